@@ -1,0 +1,88 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/tensor"
+)
+
+// pool computes max or average pooling plane by plane. Positions in the padding are skipped,
+// so they never win a max and are not counted in an average.
+type pool struct {
+	b *Backend
+	d backend.PoolDesc
+}
+
+// NewPool plans a pooling layer.
+func (b *Backend) NewPool(d backend.PoolDesc) (backend.Op, error) {
+	probe := tensor.Shape{1, 1, d.KernelH, d.KernelW}
+	if _, _, _, err := backend.PoolOutputShape(d, probe); err != nil {
+		return nil, err
+	}
+	return &pool{b: b, d: d}, nil
+}
+
+func (op *pool) OutputShape(in tensor.Shape) (tensor.Shape, error) {
+	out, _, _, err := backend.PoolOutputShape(op.d, in)
+	return out, err
+}
+
+func (op *pool) Run(xb, yb backend.Buffer) error {
+	x, err := asBuffer(xb)
+	if err != nil {
+		return err
+	}
+	y, err := asBuffer(yb)
+	if err != nil {
+		return err
+	}
+	want, padTop, padLeft, err := backend.PoolOutputShape(op.d, x.Shape())
+	if err != nil {
+		return err
+	}
+	if err := checkShape("pool", "output", y, want); err != nil {
+		return err
+	}
+	inPlane, outPlane := x.h*x.w, y.h*y.w
+	op.b.parallelFor(x.n*x.c, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			i, c := p/x.c, p%x.c
+			src := x.image(i)[c*inPlane : (c+1)*inPlane]
+			dst := y.image(i)[c*outPlane : (c+1)*outPlane]
+			op.plane(dst, src, x.h, x.w, y.h, y.w, padTop, padLeft)
+		}
+	})
+	return nil
+}
+
+func (op *pool) plane(dst, src []float32, h, w, oh, ow, padTop, padLeft int) {
+	d := op.d
+	for r := range oh {
+		r0 := r*d.StrideH - padTop
+		r1 := min(r0+d.KernelH, h)
+		r0 = max(r0, 0)
+		for q := range ow {
+			c0 := q*d.StrideW - padLeft
+			c1 := min(c0+d.KernelW, w)
+			c0 = max(c0, 0)
+			if d.Kind == backend.MaxPool {
+				m := float32(math.Inf(-1))
+				for rr := r0; rr < r1; rr++ {
+					for _, v := range src[rr*w+c0 : rr*w+c1] {
+						m = max(m, v)
+					}
+				}
+				dst[r*ow+q] = m
+				continue
+			}
+			var s float32
+			for rr := r0; rr < r1; rr++ {
+				for _, v := range src[rr*w+c0 : rr*w+c1] {
+					s += v
+				}
+			}
+			dst[r*ow+q] = s / float32((r1-r0)*(c1-c0))
+		}
+	}
+}

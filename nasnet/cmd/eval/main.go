@@ -1,0 +1,213 @@
+// Command eval measures the top-1 accuracy of the ReNAS network on the CIFAR-10 test set.
+//
+// Usage:
+//
+//	go run ./nasnet/cmd/eval [flags]
+//
+// Run with --help for the flags.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/renasgo/renas/backend"
+	_ "github.com/renasgo/renas/backend/cpu" // registers the CPU platform
+	"github.com/renasgo/renas/nasnet"
+	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nn"
+)
+
+type config struct {
+	checkpoint string
+	data       string
+	platform   string
+	batchSize  int
+	threads    int
+	limit      int
+	width      int
+	seed       uint64
+	saveLogits string
+	json       bool
+	dropLast   bool
+	quiet      bool
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "eval:", err)
+		os.Exit(2)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
+		"weights to evaluate (.safetensors); without it the network is randomly initialised")
+	fs.StringVar(&cfg.data, "data", "data",
+		"CIFAR-10 binary data: a folder with cifar-10-batches-bin/ or the .tar.gz archive")
+	fs.StringVar(&cfg.platform, "platform", "CPU", "backend to run on: CPU, GPU or Ascend")
+	fs.IntVar(&cfg.batchSize, "batch-size", 32, "images per forward pass")
+	fs.IntVar(&cfg.threads, "threads", 0, "CPU worker threads (0: one per core)")
+	fs.IntVar(&cfg.limit, "limit", 0, "evaluate only the first N test images (0: all 10,000)")
+	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: from the checkpoint, "+
+		"or 128 without one)")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random initialisation without --checkpoint")
+	fs.StringVar(&cfg.saveLogits, "save-logits", "",
+		"write the logits as a float32 [N,10] NumPy .npy file")
+	fs.BoolVar(&cfg.json, "json", false, "print the result as one JSON object")
+	fs.BoolVar(&cfg.dropLast, "drop-last", false,
+		"skip a final partial batch, as MindSpore does (9,984 images at batch 32)")
+	fs.BoolVar(&cfg.quiet, "quiet", false, "show no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: eval [flags]\n\n"+
+			"Evaluates the ReNAS NAS-Bench-101 network on the CIFAR-10 test set and prints\n"+
+			"top-1 and top-5 accuracy, mean cross-entropy loss, throughput and per-class\n"+
+			"accuracy.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	switch {
+	case cfg.batchSize <= 0:
+		return nil, fmt.Errorf("--batch-size must be positive, got %d", cfg.batchSize)
+	case cfg.threads < 0:
+		return nil, fmt.Errorf("--threads must be 0 or positive, got %d", cfg.threads)
+	case cfg.limit < 0:
+		return nil, fmt.Errorf("--limit must be 0 or positive, got %d", cfg.limit)
+	case cfg.width < 0 || cfg.width%2 != 0:
+		return nil, fmt.Errorf("--width must be a positive even number, got %d", cfg.width)
+	}
+	return cfg, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+		Level: slog.LevelInfo,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+
+	be, err := backend.Open(cfg.platform, backend.Options{Threads: cfg.threads})
+	if err != nil {
+		return fmt.Errorf("--platform: %w", err)
+	}
+	defer be.Close()
+
+	net, err := loadNetwork(cfg, log)
+	if err != nil {
+		return err
+	}
+	set, err := cifar10.LoadTest(cfg.data)
+	if err != nil {
+		return err
+	}
+	if cfg.limit > set.Len() {
+		return fmt.Errorf("--limit %d is out of range: the test set has %d images",
+			cfg.limit, set.Len())
+	}
+	inf, err := nasnet.NewInference(be, net)
+	if err != nil {
+		return err
+	}
+	opt := nasnet.EvalOptions{BatchSize: cfg.batchSize, Limit: cfg.limit,
+		DropLast: cfg.dropLast, KeepLogits: cfg.saveLogits != ""}
+	total := set.Len()
+	if cfg.limit > 0 {
+		total = cfg.limit
+	}
+	if !cfg.quiet {
+		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
+			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+		opt.Progress = func(done int) { bar.Set(done) }
+		defer bar.Finish()
+	}
+	res, err := nasnet.Evaluate(inf, set, opt)
+	if err != nil {
+		return err
+	}
+	if opt.Progress != nil {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if cfg.saveLogits != "" {
+		err := nn.WriteFileAtomic(cfg.saveLogits, func(w io.Writer) error {
+			return nn.WriteNpy(w, res.Logits, res.Images, nasnet.NumClasses)
+		})
+		if err != nil {
+			return fmt.Errorf("--save-logits: %w", err)
+		}
+	}
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		return enc.Encode(struct {
+			*nasnet.EvalResult
+			Width    int    `json:"width"`
+			Platform string `json:"platform"`
+			Backend  string `json:"backend"`
+		}{res, net.Width, be.Platform(), be.Describe()})
+	}
+	printResult(stdout, res, net.Width, be.Describe())
+	return nil
+}
+
+func loadNetwork(cfg *config, log *slog.Logger) (*nasnet.Network, error) {
+	if cfg.checkpoint != "" {
+		return nasnet.LoadCheckpoint(cfg.checkpoint, cfg.width)
+	}
+	width := cfg.width
+	if width == 0 {
+		width = nasnet.DefaultWidth
+	}
+	log.Warn("no --checkpoint given: evaluating a randomly initialised network",
+		"width", width, "seed", cfg.seed)
+	return nasnet.New(width, cfg.seed)
+}
+
+func printResult(w io.Writer, res *nasnet.EvalResult, width int, describe string) {
+	fmt.Fprintf(w, "CIFAR-10 test set: %d images, width %d, %s\n", res.Images, width, describe)
+	fmt.Fprintf(w, "top-1   %6.2f %%\n", 100*res.Top1)
+	fmt.Fprintf(w, "top-5   %6.2f %%\n", 100*res.Top5)
+	fmt.Fprintf(w, "loss    %8.4f\n", res.Loss)
+	fmt.Fprintf(w, "speed   %6.1f images/s (%.1f s)\n", res.ImagesPerSecond, res.Seconds)
+	fmt.Fprintln(w, "per-class top-1:")
+	names := make([]string, 0, len(res.PerClass))
+	for name := range res.PerClass {
+		names = append(names, name)
+	}
+	order := map[string]int{}
+	for i, n := range cifar10.ClassNames {
+		order[n] = i
+	}
+	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-10s %6.2f %%\n", name, 100*res.PerClass[name])
+	}
+}
