@@ -1,0 +1,64 @@
+# Targets for a fresh machine: `make eval` runs the main job, `make test` runs the tests.
+GO ?= go
+PYTHON ?= /usr/bin/python3
+# Packages without assembly, which the race detector checks.
+RACE_PKGS = ./tensor/... ./backend/... ./nn/... ./nasnet/... ./internal/...
+
+.PHONY: all build data eval test vet fmt-check generate generate-check test-asm test-noasm \
+	test-race bench bench-deps parity
+
+all: build
+
+build:
+	$(GO) build ./...
+
+# data unpacks ../shared/cifar10/ into data/ when it exists, or downloads the official archive.
+data:
+	$(GO) run ./nasnet/cmd/fetchdata --out data
+
+eval: data
+	$(GO) run ./nasnet/cmd/eval --data data
+
+test: vet fmt-check generate-check test-asm test-noasm test-race
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags noasm ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then \
+		echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+GENERATED = kernels/gemm_amd64.s kernels/gemm_amd64.go
+
+# generate rewrites the avo-generated assembly; generate-check fails if the checked-in
+# files differ from what the generator writes, and leaves them as they were.
+generate:
+	$(GO) generate ./kernels/
+
+generate-check:
+	@tmp=$$(mktemp -d) && cp $(GENERATED) $$tmp/ && $(GO) generate ./kernels/ && \
+	status=0; for f in $(GENERATED); do \
+		cmp -s $$f $$tmp/$$(basename $$f) || { echo "$$f differs from kernels/_asm;" \
+			"run make generate"; status=1; }; \
+		cp $$tmp/$$(basename $$f) $$f; done; rm -rf $$tmp; exit $$status
+
+test-asm:
+	$(GO) test -count=1 ./...
+
+test-noasm:
+	$(GO) test -count=1 -tags noasm ./...
+
+test-race:
+	$(GO) test -count=1 -race -tags noasm -short $(RACE_PKGS)
+
+# parity regenerates the PyTorch reference files in nasnet/testdata (needs PyTorch).
+parity: bench-deps
+	$(PYTHON) bench/make_parity.py
+
+bench-deps:
+	@$(PYTHON) -c 'import torch, numpy' 2>/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq python3-torch python3-numpy)
+
+bench: bench-deps
+	bash bench/compare.sh

@@ -1,0 +1,93 @@
+package kernels
+
+import (
+	"sync/atomic"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// cpuFeatures is the set of instruction-set extensions that the kernels can use, detected once.
+type cpuFeatures struct {
+	// AVX2FMA is AVX2 together with FMA3. cpuid reports AVX2 only when the OS saves the YMM
+	// registers, and FMA3 alone does not imply AVX2.
+	AVX2FMA bool
+
+	// AVX512 is AVX-512 F, CD, BW, DQ and VL together. No kernel uses it yet.
+	AVX512 bool
+
+	// F16C is the half-precision conversion extension. No kernel uses it yet.
+	F16C bool
+}
+
+var cpu = detectCPU()
+
+// detectCPU reads the features that cpuid detected when its package was initialised.
+func detectCPU() cpuFeatures {
+	return cpuFeatures{
+		AVX2FMA: cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3),
+		AVX512: cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512CD, cpuid.AVX512BW,
+			cpuid.AVX512DQ, cpuid.AVX512VL),
+		F16C: cpuid.CPU.Supports(cpuid.F16C),
+	}
+}
+
+// gemmImpl is one implementation of the GEMM micro-kernel together with its tile shape, which
+// the packing routines follow.
+type gemmImpl struct {
+	// name is the short name used in test and benchmark names, such as "avx2fma".
+	name string
+
+	// label is the name that Path returns, such as "avx2+fma".
+	label string
+
+	// mr×nr is the tile that kernel computes. The packed A panels have mr rows and the packed B
+	// panels have nr columns.
+	mr, nr int
+
+	// kernel computes one mr×nr tile. It has the contract of gemmF32x6x16Generic with 6 and 16
+	// replaced by mr and nr.
+	kernel func(a, b, c []float32, kc, ldc int, accumulate bool)
+}
+
+var genericGemm = &gemmImpl{
+	name:   "generic",
+	label:  "pure Go",
+	mr:     6,
+	nr:     16,
+	kernel: gemmF32x6x16Generic,
+}
+
+// gemmImpls returns the GEMM implementations that this CPU and build can run, fastest first.
+// The last one is always the pure-Go twin.
+func gemmImpls() []*gemmImpl {
+	// NOTE: an AVX-512 kernel (for example gemm_f32_14x32_avx512 when cpu.AVX512 is set) goes
+	// first in this list once a machine with AVX-512 can test it.
+	return append(asmGemmImpls(), genericGemm)
+}
+
+// activeGemm is the implementation that Sgemm and SgemmPacked use.
+var activeGemm atomic.Pointer[gemmImpl]
+
+func init() {
+	activeGemm.Store(gemmImpls()[0])
+}
+
+// Path returns the name of the kernel path in use: "avx2+fma" or "pure Go".
+func Path() string {
+	return activeGemm.Load().label
+}
+
+// ForceGeneric makes every kernel use its pure-Go twin until the returned restore function is
+// called. It is meant for tests and benchmarks that compare paths. A product that is running
+// while the path changes finishes on the path it started with, but a PackedA built on one path
+// can be used only on a path with the same tile, and SgemmPacked panics otherwise.
+func ForceGeneric() (restore func()) {
+	return useGemmImpl(genericGemm)
+}
+
+// useGemmImpl makes impl the active GEMM implementation and returns a function that restores
+// the previous one.
+func useGemmImpl(impl *gemmImpl) (restore func()) {
+	previous := activeGemm.Swap(impl)
+	return func() { activeGemm.Store(previous) }
+}

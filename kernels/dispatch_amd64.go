@@ -1,0 +1,27 @@
+//go:build amd64 && !noasm
+
+package kernels
+
+var avx2fmaGemm = &gemmImpl{
+	name:   "avx2fma",
+	label:  "avx2+fma",
+	mr:     6,
+	nr:     16,
+	kernel: gemmF32x6x16AVX2FMA,
+}
+
+// asmGemmImpls returns the assembly GEMM implementations that this CPU supports, fastest first.
+func asmGemmImpls() []*gemmImpl {
+	if cpu.AVX2FMA {
+		return []*gemmImpl{avx2fmaGemm}
+	}
+	return nil
+}
+
+// fmaPeakProbe returns the FMA throughput probe, or nil when this CPU and build have none.
+func fmaPeakProbe() func(n int, x, y float32) float32 {
+	if cpu.AVX2FMA {
+		return fmaPeakAVX2FMA
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Cache blocking of the packed-panel GEMM. The mc×kc block of packed A (144 KiB at most) stays
+// in L2. B is packed one kc×nr micro-panel at a time (16 KiB at kc=256, nr=16) just before the
+// micro-kernel runs it against every A panel of the block, so the packed panel is still in L1.
+// Packing B per block of A costs one extra pass over B per gemmMC rows, which the network's
+// m <= 128 never pays.
+//
+// NOTE: these sizes were chosen for the 32 KiB L1 and 512 KiB L2 per core of AMD Zen 3. On a
+// loaded 2-core Zen 3 VM, BenchmarkSgemmPacked showed no clear winner among KC = 192, 256, 288
+// and 384, and the network shapes reached about 50-70 % of the probe's FMA peak, short of 80 %.
+// gemmMC must stay a multiple of every kernel's mr.
+const (
+	gemmKC = 256
+	gemmMC = 144
+)
+
+// gemmScratch is the packing workspace of one product. Products take it from gemmScratchPool,
+// so a goroutine that calls Sgemm repeatedly allocates only when a larger block is needed.
+type gemmScratch struct {
+	a    []float32 // packed block of A, up to gemmMC×gemmKC
+	b    []float32 // one packed micro-panel of B, up to gemmKC×nr
+	tile []float32 // one mr×nr edge tile
+}
+
+var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
+
+// grow returns buf resized to n elements, reallocating only when its capacity is too small.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// PackedA is an m×k matrix packed once by PackA into the panel layout of the GEMM
+// micro-kernel, for products that reuse the same left operand, such as convolution weights.
+// It is read-only after PackA and can be shared by concurrent SgemmPacked calls.
+type PackedA struct {
+	m, k int
+
+	// mr is the panel height that the matrix was packed for.
+	mr int
+
+	// mPadded is m rounded up to a multiple of mr.
+	mPadded int
+
+	// data contains one block per gemmKC columns of A. The block of columns [pc, pc+kc)
+	// starts at pc*mPadded and is mPadded/mr panels of kc×mr floats. Rows past m are zero.
+	data []float32
+}
+
+// Rows returns m, the number of rows of the packed matrix.
+func (p *PackedA) Rows() int { return p.m }
+
+// Cols returns k, the number of columns of the packed matrix.
+func (p *PackedA) Cols() int { return p.k }
+
+// PackA packs the m×k row-major matrix a with row stride lda for SgemmPacked. It allocates the
+// packed copy once and does not keep a reference to a.
+func PackA(m, k int, a []float32, lda int) *PackedA {
+	checkDims("PackA", m, 0, k)
+	checkMatrix("PackA", "a", "lda", a, m, k, lda)
+
+	impl := activeGemm.Load()
+	mPadded := roundUp(m, impl.mr)
+	p := &PackedA{m: m, k: k, mr: impl.mr, mPadded: mPadded, data: make([]float32, mPadded*k)}
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		packA(p.data[pc*mPadded:], a[pc:], lda, m, kc, impl.mr)
+	}
+	return p
+}
+
+// Sgemm computes C = A·B (accumulate=false) or C += A·B (accumulate=true); all row-major.
+// A is m×k with row stride lda, B is k×n with stride ldb, C is m×n with stride ldc.
+//
+// Only c[i*ldc+j] with 0 <= i < m and 0 <= j < n is read or written, and with accumulate=false
+// C is not read. C must not overlap A or B. Sgemm runs on the calling goroutine and is safe to
+// call concurrently on disjoint C. It panics if a dimension is negative, a stride is smaller
+// than its row width, or a slice is too short for its dimensions and stride.
+func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int,
+	accumulate bool) {
+	checkDims("Sgemm", m, n, k)
+	checkMatrix("Sgemm", "a", "lda", a, m, k, lda)
+	checkMatrix("Sgemm", "b", "ldb", b, k, n, ldb)
+	checkMatrix("Sgemm", "c", "ldc", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !accumulate {
+			clearMatrix(c, m, n, ldc)
+		}
+		return
+	}
+
+	impl := activeGemm.Load()
+	s := gemmScratchPool.Get().(*gemmScratch)
+	defer gemmScratchPool.Put(s)
+	mc := min(gemmMC, roundUp(m, impl.mr))
+	s.a = grow(s.a, mc*min(gemmKC, k))
+	s.b = grow(s.b, impl.nr*min(gemmKC, k))
+	s.tile = grow(s.tile, impl.mr*impl.nr)
+
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		// Every K block after the first adds to the partial sums of the ones before.
+		acc := accumulate || pc > 0
+		for ic := 0; ic < m; ic += gemmMC {
+			mcur := min(gemmMC, m-ic)
+			packA(s.a, a[ic*lda+pc:], lda, mcur, kc, impl.mr)
+			macroKernel(impl, mcur, n, kc, s.a, b[pc*ldb:], ldb, c[ic*ldc:], ldc, acc, s)
+		}
+	}
+}
+
+// SgemmPacked computes C = P·B or C += P·B with P packed by PackA.
+//
+// P is m×k with m = p.Rows() and k = p.Cols(), B is k×n with row stride ldb, and C is m×n
+// with row stride ldc. The rules on C, concurrency and panics are those of Sgemm.
+func SgemmPacked(p *PackedA, n int, b []float32, ldb int, c []float32, ldc int,
+	accumulate bool) {
+	if p == nil {
+		panic("kernels: SgemmPacked: p is nil, want a matrix from PackA")
+	}
+	m, k := p.m, p.k
+	checkDims("SgemmPacked", m, n, k)
+	checkMatrix("SgemmPacked", "b", "ldb", b, k, n, ldb)
+	checkMatrix("SgemmPacked", "c", "ldc", c, m, n, ldc)
+	impl := activeGemm.Load()
+	if p.mr != impl.mr {
+		panic(fmt.Sprintf("kernels: SgemmPacked: p was packed for %d-row panels but the %s "+
+			"kernel uses %d-row panels; call PackA again after changing the path",
+			p.mr, impl.label, impl.mr))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !accumulate {
+			clearMatrix(c, m, n, ldc)
+		}
+		return
+	}
+
+	s := gemmScratchPool.Get().(*gemmScratch)
+	defer gemmScratchPool.Put(s)
+	s.b = grow(s.b, impl.nr*min(gemmKC, k))
+	s.tile = grow(s.tile, impl.mr*impl.nr)
+
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		acc := accumulate || pc > 0
+		block := p.data[pc*p.mPadded:]
+		for ic := 0; ic < m; ic += gemmMC {
+			mcur := min(gemmMC, m-ic)
+			// Panels of mr rows and kc columns, so rows from ic start at ic*kc.
+			pa := block[ic*kc:]
+			macroKernel(impl, mcur, n, kc, pa, b[pc*ldb:], ldb, c[ic*ldc:], ldc, acc, s)
+		}
+	}
+}
+
+// macroKernel multiplies an mc×kc block of packed A panels by the kc×n matrix b (row stride
+// ldb) into C. It packs each kc×nr micro-panel of b into s.b and runs it against every A panel.
+// Full tiles go straight to C. An edge tile is computed whole into s.tile and only its rows
+// below mc and columns below n are copied or added to C, so nothing outside the block is
+// written.
+func macroKernel(impl *gemmImpl, mc, n, kc int, pa, b []float32, ldb int, c []float32, ldc int,
+	accumulate bool, s *gemmScratch) {
+	mr, nr := impl.mr, impl.nr
+	bPanel := s.b[:kc*nr]
+	for jr := 0; jr < n; jr += nr {
+		nrCur := min(nr, n-jr)
+		packB(bPanel, b[jr:], ldb, kc, nrCur, nr)
+		for ir := 0; ir < mc; ir += mr {
+			mrCur := min(mr, mc-ir)
+			aPanel := pa[ir*kc : (ir+mr)*kc]
+			if mrCur == mr && nrCur == nr {
+				impl.kernel(aPanel, bPanel, c[ir*ldc+jr:], kc, ldc, accumulate)
+				continue
+			}
+			impl.kernel(aPanel, bPanel, s.tile, kc, nr, false)
+			for i := 0; i < mrCur; i++ {
+				dst := c[(ir+i)*ldc+jr:][:nrCur]
+				src := s.tile[i*nr:][:nrCur]
+				if !accumulate {
+					copy(dst, src)
+					continue
+				}
+				for j := range dst {
+					dst[j] += src[j]
+				}
+			}
+		}
+	}
+}
+
+// packA copies rows [0, mc) and columns [0, kc) of a (row stride lda) into panels of mr rows:
+// element (i, p) goes to dst[(i/mr)*kc*mr + p*mr + i%mr]. Rows from mc up to the next multiple
+// of mr are zero.
+func packA(dst, a []float32, lda, mc, kc, mr int) {
+	for ir := 0; ir < mc; ir += mr {
+		panel := dst[ir*kc : (ir+mr)*kc]
+		for i := 0; i < mr; i++ {
+			if ir+i >= mc {
+				for p := 0; p < kc; p++ {
+					panel[p*mr+i] = 0
+				}
+				continue
+			}
+			row := a[(ir+i)*lda:][:kc]
+			for p, v := range row {
+				panel[p*mr+i] = v
+			}
+		}
+	}
+}
+
+// packB copies rows [0, kc) and columns [0, nc) of b (row stride ldb), with nc <= nr, into one
+// micro-panel: element (p, j) goes to dst[p*nr + j]. Columns from nc to nr are zero.
+func packB(dst, b []float32, ldb, kc, nc, nr int) {
+	if nc == 16 && nr == 16 {
+		// Whole-array assignments compile to inline vector moves, where copy of 16 elements
+		// would call memmove once per row.
+		for p := 0; p < kc; p++ {
+			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[p*ldb:])
+		}
+		return
+	}
+	for p := 0; p < kc; p++ {
+		out := dst[p*nr : (p+1)*nr]
+		copied := copy(out, b[p*ldb:][:nc])
+		clear(out[copied:])
+	}
+}
+
+// clearMatrix sets the m×n matrix c with row stride ldc to zero.
+func clearMatrix(c []float32, m, n, ldc int) {
+	for i := 0; i < m; i++ {
+		clear(c[i*ldc:][:n])
+	}
+}
+
+// roundUp returns x rounded up to a multiple of step.
+func roundUp(x, step int) int {
+	return (x + step - 1) / step * step
+}
+
+// checkDims panics unless the dimensions of a product are non-negative.
+func checkDims(op string, m, n, k int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: %s: negative dimension in m=%d, n=%d, k=%d", op, m, n, k))
+	}
+}
+
+// checkMatrix panics unless x, with the given row stride, can hold a rows×cols row-major matrix.
+// The stride must be at least max(1, cols), and x must reach the last element of the last row.
+func checkMatrix(op, name, strideName string, x []float32, rows, cols, stride int) {
+	if stride < max(1, cols) {
+		panic(fmt.Sprintf("kernels: %s: %s = %d is smaller than the %d columns of %s (want >= %d)",
+			op, strideName, stride, cols, name, max(1, cols)))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*stride + cols; len(x) < need {
+		panic(fmt.Sprintf("kernels: %s: len(%s) = %d is too short for %d×%d with %s = %d "+
+			"(want >= %d)", op, name, len(x), rows, cols, strideName, stride, need))
+	}
+}

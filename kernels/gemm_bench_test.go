@@ -1,0 +1,166 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchGemmShapes are the conv GEMMs of the CIFAR-10 network (m = output channels,
+// n = output pixels, k = input channels × kernel area) and two tiny products.
+var benchGemmShapes = []gemmCase{
+	{64, 1024, 27},    // 3×3 stem conv on the 3-channel 32×32 image
+	{64, 1024, 64},    // 1×1 conv, 64 channels at 32×32
+	{64, 1024, 576},   // 3×3 conv, 64 channels at 32×32
+	{128, 1024, 1152}, // 3×3 conv, 128 channels at 32×32
+	{128, 256, 128},   // 1×1 conv, 128 channels at 16×16
+	{128, 256, 1152},  // 3×3 conv, 128 channels at 16×16
+	{128, 64, 1152},   // 3×3 conv, 128 channels at 8×8
+	{1, 1, 1},
+	{5, 5, 5},
+}
+
+var (
+	fmaPeakOnce   sync.Once
+	fmaPeakGFLOPS float64
+)
+
+// measuredFMAPeak returns the best of five runs of the FMA throughput probe, in GFLOP/s, or 0
+// when this build has no probe. It is measured once per test binary.
+func measuredFMAPeak() float64 {
+	fmaPeakOnce.Do(func() {
+		probe := fmaPeakProbe()
+		if probe == nil {
+			return
+		}
+		const iterations = 10_000_000
+		for range 5 {
+			start := time.Now()
+			probe(iterations, 1, 1e-9)
+			seconds := time.Since(start).Seconds()
+			fmaPeakGFLOPS = max(fmaPeakGFLOPS, 192*iterations/seconds/1e9)
+		}
+	})
+	return fmaPeakGFLOPS
+}
+
+// reportGemmRate reports GFLOP/s for b.N products of 2·m·n·k flops, and the fraction of the
+// measured FMA peak of one core as %peak.
+func reportGemmRate(b *testing.B, m, n, k int) {
+	flops := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
+	gflops := flops / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gflops, "GFLOP/s")
+	if peak := measuredFMAPeak(); peak > 0 {
+		b.ReportMetric(100*gflops/peak, "%peak")
+	}
+}
+
+// benchEachPath runs f as a sub-benchmark per GEMM path that this CPU and build can run.
+func benchEachPath(b *testing.B, f func(b *testing.B)) {
+	for _, impl := range gemmImpls() {
+		b.Run(impl.name, func(b *testing.B) {
+			restore := useGemmImpl(impl)
+			defer restore()
+			f(b)
+		})
+	}
+}
+
+// benchGemm benchmarks Sgemm (packed=false) or SgemmPacked on every network shape and path.
+func benchGemm(b *testing.B, packed bool) {
+	measuredFMAPeak()
+	for _, s := range benchGemmShapes {
+		b.Run(fmt.Sprintf("f32/m=%d,n=%d,k=%d", s.m, s.n, s.k), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(41, 42))
+			a := make([]float32, s.m*s.k)
+			bm := make([]float32, s.k*s.n)
+			c := make([]float32, s.m*s.n)
+			for i := range a {
+				a[i] = rng.Float32()
+			}
+			for i := range bm {
+				bm[i] = rng.Float32()
+			}
+			benchEachPath(b, func(b *testing.B) {
+				p := PackA(s.m, s.k, a, s.k)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if packed {
+						SgemmPacked(p, s.n, bm, s.n, c, s.n, false)
+					} else {
+						Sgemm(s.m, s.n, s.k, a, s.k, bm, s.n, c, s.n, false)
+					}
+				}
+				reportGemmRate(b, s.m, s.n, s.k)
+			})
+		})
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) { benchGemm(b, false) }
+
+func BenchmarkSgemmPacked(b *testing.B) { benchGemm(b, true) }
+
+// BenchmarkFMAPeak reports the FMA throughput of one core measured by the assembly probe, the
+// denominator of the %peak metric.
+func BenchmarkFMAPeak(b *testing.B) {
+	probe := fmaPeakProbe()
+	if probe == nil {
+		b.Skip("no FMA peak probe: it needs amd64 with AVX2 and FMA3 and a build without noasm")
+	}
+	const iterations = 1_000_000
+	b.ReportAllocs()
+	for range b.N {
+		probe(iterations, 1, 1e-9)
+	}
+	b.ReportMetric(192*iterations*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func BenchmarkIm2col(b *testing.B) {
+	for _, cc := range []convCase{
+		{3, 32, 32, 3, 3, 1, 1},
+		{64, 32, 32, 3, 3, 1, 1},
+		{128, 16, 16, 3, 3, 1, 1},
+		{64, 32, 32, 3, 3, 1, 2},
+		{128, 8, 8, 5, 5, 2, 1},
+	} {
+		b.Run(cc.benchName(), func(b *testing.B) {
+			outH := ConvOutputSize(cc.h, cc.kh, cc.pad, cc.stride)
+			outW := ConvOutputSize(cc.w, cc.kw, cc.pad, cc.stride)
+			src := make([]float32, cc.c*cc.h*cc.w)
+			dst := make([]float32, cc.c*cc.kh*cc.kw*outH*outW)
+			b.SetBytes(int64(4 * len(dst)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				Im2col(dst, src, cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.pad, cc.pad,
+					cc.stride, cc.stride)
+			}
+		})
+	}
+}
+
+func BenchmarkBiasReLU(b *testing.B) {
+	for _, s := range [][2]int{{64, 1024}, {128, 256}, {128, 64}} {
+		rows, cols := s[0], s[1]
+		b.Run(fmt.Sprintf("f32/rows=%d,cols=%d", rows, cols), func(b *testing.B) {
+			c := make([]float32, rows*cols)
+			bias := make([]float32, rows)
+			b.SetBytes(int64(4 * len(c)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				BiasReLU(c, rows, cols, cols, bias, true)
+			}
+		})
+	}
+}
+
+// benchName is the sub-benchmark name of a convolution geometry.
+func (cc convCase) benchName() string {
+	return fmt.Sprintf("f32/c=%d,h=%d,w=%d,k=%dx%d,pad=%d,stride=%d",
+		cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.pad, cc.stride)
+}

@@ -1,0 +1,46 @@
+package kernels
+
+// gemmF32x6x16Generic is the pure-Go twin of gemmF32x6x16AVX2FMA. It computes one 6×16 tile of
+// C from a packed A panel (6 floats per k step) and a packed B panel (16 floats per k step),
+// and stores the tile into C (accumulate=false) or adds it to C (accumulate=true). It requires
+// kc >= 0, len(a) >= 6*kc, len(b) >= 16*kc, ldc >= 16 and len(c) >= 5*ldc+16.
+func gemmF32x6x16Generic(a, b, c []float32, kc, ldc int, accumulate bool) {
+	var acc [6][16]float32
+	for p := 0; p < kc; p++ {
+		ap := a[p*6 : p*6+6 : p*6+6]
+		bp := (*[16]float32)(b[p*16 : p*16+16])
+		for i := range acc {
+			ai := ap[i]
+			row := &acc[i]
+			for j := range row {
+				row[j] += ai * bp[j]
+			}
+		}
+	}
+	for i := range acc {
+		dst := (*[16]float32)(c[i*ldc : i*ldc+16])
+		if accumulate {
+			for j := range dst {
+				dst[j] += acc[i][j]
+			}
+		} else {
+			*dst = acc[i]
+		}
+	}
+}
+
+// fmaPeakGeneric is the pure-Go twin of fmaPeakAVX2FMA: n iterations of 12 independent
+// multiply-adds, returning the sum of the 12 accumulators.
+func fmaPeakGeneric(n int, x, y float32) float32 {
+	var acc [12]float32
+	for it := 0; it < n; it++ {
+		for c := range acc {
+			acc[c] += x * y
+		}
+	}
+	var sum float32
+	for _, v := range acc {
+		sum += v
+	}
+	return sum
+}

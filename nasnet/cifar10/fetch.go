@@ -1,0 +1,127 @@
+package cifar10
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+)
+
+// Official source of the binary distribution and the MD5 of its archive.
+const (
+	ArchiveURL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+	ArchiveMD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+)
+
+// ArchiveName is the file name of the binary distribution's archive.
+const ArchiveName = "cifar-10-binary.tar.gz"
+
+// Download fetches url into the file dst and checks that its MD5 is wantMD5 (hex; empty skips
+// the check). progress, if not nil, receives every chunk written, for a progress bar. The data
+// goes to a temporary file beside dst that is renamed only after the check passes, so a failed
+// or interrupted download never leaves a partial dst.
+func Download(ctx context.Context, url, dst, wantMD5 string, progress io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("downloading %s: HTTP status %s", url, resp.Status)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	defer tmp.Close()
+	h := md5.New()
+	w := io.MultiWriter(tmp, h)
+	if progress != nil {
+		w = io.MultiWriter(w, progress)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("downloading %s: %w", url, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); wantMD5 != "" && got != wantMD5 {
+		return fmt.Errorf("downloading %s: MD5 is %s, want %s (corrupted download?)", url,
+			got, wantMD5)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// Extract unpacks the batch files and batches.meta.txt of a binary-distribution archive into
+// dir/cifar-10-batches-bin/. Only those known names are written, whatever paths the archive
+// holds, and each file is written atomically.
+func Extract(archive, dir string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return fmt.Errorf("%s: not a .tar.gz archive: %w", archive, err)
+	}
+	out := filepath.Join(dir, "cifar-10-batches-bin")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	known := append(append([]string{"batches.meta.txt"}, TrainFiles...), TestFiles...)
+	found := 0
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: reading the archive: %w", archive, err)
+		}
+		name := path.Base(h.Name)
+		if h.Typeflag != tar.TypeReg || !slices.Contains(known, name) {
+			continue
+		}
+		if err := writeFile(filepath.Join(out, name), tr); err != nil {
+			return err
+		}
+		found++
+	}
+	if found < len(known)-1 { // batches.meta.txt is optional
+		return fmt.Errorf("%s: archive holds %d of the %d CIFAR-10 batch files", archive,
+			found, len(known)-1)
+	}
+	return nil
+}
+
+func writeFile(dst string, r io.Reader) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := io.Copy(tmp, r); err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}

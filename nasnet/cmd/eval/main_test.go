@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/renasgo/renas/nasnet"
+	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nn"
+	"github.com/renasgo/renas/tensor"
+)
+
+// fakeData writes a test batch of 10,000 records into a temporary folder.
+func fakeData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	b := make([]byte, cifar10.RecordsPerFile*cifar10.RecordBytes)
+	for i := range cifar10.RecordsPerFile {
+		b[i*cifar10.RecordBytes] = byte(i % 10)
+		for j := 1; j < cifar10.RecordBytes; j += 7 {
+			b[i*cifar10.RecordBytes+j] = byte(i + j)
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "test_batch.bin"), b, 0o644))
+	return dir
+}
+
+func runEval(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	err := run(args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestEvalJSON(t *testing.T) {
+	data := fakeData(t)
+	logits := filepath.Join(t.TempDir(), "l.npy")
+	out, _, err := runEval("--data", data, "--width", "8", "--limit", "40", "--batch-size", "16",
+		"--json", "--quiet", "--save-logits", logits)
+	require.NoError(t, err)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	assert.Equal(t, 40.0, res["images"])
+	for _, key := range []string{"top1", "top5", "loss", "images_per_second"} {
+		assert.Contains(t, res, key)
+	}
+	top1 := res["top1"].(float64)
+	assert.True(t, top1 >= 0 && top1 <= 1, "top1 %v is a fraction", top1)
+	st, err := os.Stat(logits)
+	require.NoError(t, err)
+	assert.Equal(t, int64(128+40*10*4), st.Size())
+}
+
+func TestEvalDropLast(t *testing.T) {
+	out, _, err := runEval("--data", fakeData(t), "--width", "4", "--limit", "40",
+		"--batch-size", "16", "--drop-last", "--json", "--quiet")
+	require.NoError(t, err)
+	assert.Contains(t, out, `"images":32`)
+}
+
+func TestEvalCheckpointRoundTrip(t *testing.T) {
+	net, err := nasnet.New(6, 3)
+	require.NoError(t, err)
+	ckpt := filepath.Join(t.TempDir(), "w6.safetensors")
+	require.NoError(t, nasnet.SaveCheckpoint(net, ckpt))
+	data := fakeData(t)
+	a, _, err := runEval("--data", data, "--checkpoint", ckpt, "--limit", "20", "--json",
+		"--quiet")
+	require.NoError(t, err)
+	b, _, err := runEval("--data", data, "--width", "6", "--seed", "3", "--limit", "20",
+		"--json", "--quiet")
+	require.NoError(t, err)
+	var ra, rb map[string]any
+	require.NoError(t, json.Unmarshal([]byte(a), &ra))
+	require.NoError(t, json.Unmarshal([]byte(b), &rb))
+	assert.Equal(t, rb["loss"], ra["loss"], "checkpoint reproduces the seeded network")
+}
+
+func TestEvalBadInput(t *testing.T) {
+	data := fakeData(t)
+	dir := t.TempDir()
+	truncated := filepath.Join(dir, "trunc")
+	require.NoError(t, os.MkdirAll(truncated, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(truncated, "test_batch.bin"),
+		make([]byte, 5000), 0o644))
+
+	net, err := nasnet.New(8, 1)
+	require.NoError(t, err)
+	wrongShape := filepath.Join(dir, "shape.safetensors")
+	var tensors []nn.NamedTensor
+	for _, p := range net.Params() {
+		v := p.Value
+		if p.Name == "linear.bias" {
+			v = tensor.Zeros(11)
+		}
+		tensors = append(tensors, nn.NamedTensor{Name: p.Name, Tensor: v})
+	}
+	require.NoError(t, nn.WriteSafetensorsFile(wrongShape, tensors))
+	wrongName := filepath.Join(dir, "name.safetensors")
+	tensors[len(tensors)-1].Name = "linear.b"
+	require.NoError(t, nn.WriteSafetensorsFile(wrongName, tensors))
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	require.NoError(t, os.WriteFile(garbage, []byte("\xff\xff\xff\xff\xff\xff\xff\x7fxx"),
+		0o644))
+
+	cases := []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"unknown platform", []string{"--platform", "TPU"}, `unknown platform "TPU"`},
+		{"gpu", []string{"--platform", "GPU"}, "backend not available in this build"},
+		{"limit too big", []string{"--limit", "10001"}, "--limit 10001 is out of range"},
+		{"limit negative", []string{"--limit", "-1"}, "--limit must be"},
+		{"batch", []string{"--batch-size", "0"}, "--batch-size must be positive"},
+		{"odd width", []string{"--width", "7"}, "--width must be"},
+		{"truncated data", []string{"--data", truncated}, "size is 5000 bytes"},
+		{"missing data", []string{"--data", filepath.Join(dir, "nope")}, "make data"},
+		{"wrong shape", []string{"--checkpoint", wrongShape},
+			"linear.bias: checkpoint [11], model [10]"},
+		{"wrong name", []string{"--checkpoint", wrongName}, "1 missing (linear.bias)"},
+		{"garbage", []string{"--checkpoint", garbage}, "invalid safetensors file"},
+		{"format", []string{"--checkpoint", filepath.Join(dir, "x.pt")},
+			"unsupported checkpoint format"},
+		{"argument", []string{"extra"}, "unexpected argument"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--data", data, "--width", "8", "--quiet"}, tc.args...)
+			_, _, err := runEval(args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.msg)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+// TestExitStatus runs the command as a process and checks that bad input gives exit status 2
+// and one line on stderr, with no stack trace.
+func TestExitStatus(t *testing.T) {
+	if os.Getenv("EVAL_TEST_MAIN") == "1" {
+		os.Args = append([]string{"eval"}, strings.Fields(os.Getenv("EVAL_TEST_ARGS"))...)
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExitStatus$")
+	cmd.Env = append(os.Environ(), "EVAL_TEST_MAIN=1", "EVAL_TEST_ARGS=--platform Ascend")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 2, exit.ExitCode())
+	assert.Equal(t, "eval: --platform: platform Ascend: backend not available in this build\n",
+		stderr.String())
+}

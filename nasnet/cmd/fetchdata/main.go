@@ -1,0 +1,70 @@
+// Command fetchdata puts the CIFAR-10 binary data set where eval and the tests look for it.
+//
+// It unpacks a local copy of the archive when one exists (--from), and otherwise downloads the
+// official archive, checks its MD5 and unpacks it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/renasgo/renas/nasnet/cifar10"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "fetchdata:", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fetchdata", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "data", "folder that receives cifar-10-batches-bin/")
+	from := fs.String("from", filepath.Join("..", "shared", "cifar10", cifar10.ArchiveName),
+		"local archive to unpack; when it does not exist the archive is downloaded")
+	url := fs.String("url", cifar10.ArchiveURL, "address of the archive to download")
+	md5 := fs.String("md5", cifar10.ArchiveMD5, "expected MD5 of the downloaded archive")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := cifar10.LoadTest(*out); err == nil {
+		fmt.Fprintf(stderr, "fetchdata: %s already holds the CIFAR-10 test set\n", *out)
+		return nil
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	archive := *from
+	if _, err := os.Stat(archive); err != nil {
+		archive = filepath.Join(*out, cifar10.ArchiveName)
+		fmt.Fprintf(stderr, "fetchdata: downloading %s\n", *url)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		bar := progressbar.DefaultBytes(-1, "download")
+		if err := cifar10.Download(ctx, *url, archive, *md5, bar); err != nil {
+			return err
+		}
+		bar.Finish()
+	}
+	fmt.Fprintf(stderr, "fetchdata: unpacking %s into %s\n", archive, *out)
+	if err := cifar10.Extract(archive, *out); err != nil {
+		return err
+	}
+	if _, err := cifar10.LoadTest(*out); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package nasnet
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/renasgo/renas/backend/cpu"
+	"github.com/renasgo/renas/kernels"
+)
+
+// BenchmarkForward measures inference of the whole network on random inputs. The threads
+// default to the number of cores; images/s is the figure that bench/compare.sh sets against
+// PyTorch.
+func BenchmarkForward(b *testing.B) {
+	for _, width := range []int{DefaultWidth, 32} {
+		for _, batch := range []int{32, 1} {
+			name := fmt.Sprintf("width=%d,batch=%d,threads=%d/%s", width, batch,
+				runtime.NumCPU(), kernels.Path())
+			b.Run(name, func(b *testing.B) { benchmarkForward(b, width, batch) })
+		}
+	}
+}
+
+func benchmarkForward(b *testing.B, width, batch int) {
+	net, err := New(width, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	be, err := cpu.New(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inf, err := NewInference(be, net)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	data := make([]float32, batch*3*ImageSize*ImageSize)
+	for i := range data {
+		data[i] = float32(r.NormFloat64())
+	}
+	x := mustTensor(b, data, batch, 3, ImageSize, ImageSize)
+	if _, err := inf.Forward(x); err != nil { // allocates the buffers
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := inf.Forward(x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	secs := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N*batch)/secs, "images/s")
+	b.ReportMetric(float64(b.N)*float64(batch)*float64(net.MACs())*2/secs/1e9, "GFLOP/s")
+}
