@@ -2,7 +2,7 @@
 GO ?= go
 PYTHON ?= /usr/bin/python3
 # Packages without assembly, which the race detector checks.
-RACE_PKGS = ./tensor/... ./backend/... ./nn/... ./nasnet/... ./internal/...
+RACE_PKGS = ./tensor/... ./kernels/... ./backend/... ./nn/... ./nasnet/... ./internal/...
 
 .PHONY: all build data eval test vet fmt-check generate generate-check test-asm test-noasm \
 	test-race bench bench-deps parity

@@ -8,7 +8,7 @@ import (
 
 // Options configure a backend when it is opened.
 type Options struct {
-	// Threads is the number of worker threads of a CPU backend; 0 means one per core.
+	// Threads is the number of worker threads of a CPU backend; 0 means GOMAXPROCS.
 	Threads int
 	// DeviceID selects the accelerator of a GPU or Ascend backend.
 	DeviceID int

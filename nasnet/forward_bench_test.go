@@ -10,14 +10,14 @@ import (
 	"github.com/renasgo/renas/kernels"
 )
 
-// BenchmarkForward measures inference of the whole network on random inputs. The threads
-// default to the number of cores; images/s is the figure that bench/compare.sh sets against
+// BenchmarkForward measures inference of the whole network on random inputs, with one
+// thread per GOMAXPROCS; images/s is the figure that bench/compare.sh sets against
 // PyTorch.
 func BenchmarkForward(b *testing.B) {
 	for _, width := range []int{DefaultWidth, 32} {
 		for _, batch := range []int{32, 1} {
 			name := fmt.Sprintf("width=%d,batch=%d,threads=%d/%s", width, batch,
-				runtime.NumCPU(), kernels.Path())
+				runtime.GOMAXPROCS(0), kernels.Path())
 			b.Run(name, func(b *testing.B) { benchmarkForward(b, width, batch) })
 		}
 	}

@@ -22,13 +22,13 @@ type Backend struct {
 	threads int
 }
 
-// New returns a CPU backend with the given number of threads; 0 means runtime.NumCPU().
+// New returns a CPU backend with the given number of threads; 0 means runtime.GOMAXPROCS(0).
 func New(threads int) (*Backend, error) {
 	if threads < 0 {
 		return nil, fmt.Errorf("cpu backend: threads must be positive, got %d", threads)
 	}
 	if threads == 0 {
-		threads = runtime.NumCPU()
+		threads = runtime.GOMAXPROCS(0)
 	}
 	return &Backend{threads: threads}, nil
 }
