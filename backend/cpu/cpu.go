@@ -17,6 +17,8 @@ func init() {
 	})
 }
 
+var _ backend.Trainer = (*Backend)(nil)
+
 // Backend runs layers on the host with a fixed number of worker goroutines.
 type Backend struct {
 	threads int

@@ -39,3 +39,15 @@ func TestRegistry(t *testing.T) {
 	_, err = backend.Open("TPU", backend.Options{})
 	require.ErrorIs(t, err, backend.ErrUnknownPlatform)
 }
+
+func TestTrainingConformance(t *testing.T) {
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+			backendtest.RunTraining(t, func(t *testing.T) backend.Trainer {
+				b, err := New(threads)
+				require.NoError(t, err)
+				return b
+			})
+		})
+	}
+}

@@ -1,0 +1,157 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/tensor"
+)
+
+// vectors checks that every buffer is a whole [1, C, 1, 1] parameter and returns their data.
+func vectors(op string, c int, bufs ...backend.Buffer) ([][]float32, error) {
+	out := make([][]float32, len(bufs))
+	for k, b := range bufs {
+		p, err := asParam(b)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkShape(op, fmt.Sprintf("parameter %d", k), p,
+			tensor.Shape{1, c, 1, 1}); err != nil {
+			return nil, err
+		}
+		out[k] = p.data
+	}
+	return out, nil
+}
+
+// BatchNormForwardTraining normalizes x with batch statistics; see backend.Trainer.
+func (b *Backend) BatchNormForwardTraining(d backend.BatchNormDesc, xb, yb, gamma, beta,
+	runningMean, runningVar, saveMean, saveInvStd backend.Buffer, factor float32) error {
+	x, err := asBuffer(xb)
+	if err != nil {
+		return err
+	}
+	y, err := asBuffer(yb)
+	if err != nil {
+		return err
+	}
+	if err := checkShape("batchnorm training", "input", x, tensor.Shape{x.n, d.Channels, x.h,
+		x.w}); err != nil {
+		return err
+	}
+	if err := checkShape("batchnorm training", "output", y, x.Shape()); err != nil {
+		return err
+	}
+	v, err := vectors("batchnorm training", d.Channels, gamma, beta, runningMean, runningVar,
+		saveMean, saveInvStd)
+	if err != nil {
+		return err
+	}
+	g, bt, rm, rv, sm, si := v[0], v[1], v[2], v[3], v[4], v[5]
+	plane := x.h * x.w
+	count := float64(x.n * plane)
+	relu := d.Activation == backend.ReLU
+	b.parallelFor(d.Channels, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var sum, sumSq float64
+			for i := range x.n {
+				for _, e := range x.image(i)[c*plane : (c+1)*plane] {
+					sum += float64(e)
+					sumSq += float64(e) * float64(e)
+				}
+			}
+			mean := sum / count
+			variance := max(sumSq/count-mean*mean, 0)
+			inv := 1 / math.Sqrt(variance+float64(d.Eps))
+			sm[c], si[c] = float32(mean), float32(inv)
+			unbiased := variance
+			if count > 1 {
+				unbiased = variance * count / (count - 1)
+			}
+			rm[c] = (1-factor)*rm[c] + factor*float32(mean)
+			rv[c] = (1-factor)*rv[c] + factor*float32(unbiased)
+			scale := g[c] * float32(inv)
+			shift := bt[c] - float32(mean)*scale
+			for i := range x.n {
+				src := x.image(i)[c*plane : (c+1)*plane]
+				dst := y.image(i)[c*plane : (c+1)*plane]
+				for j, e := range src {
+					o := e*scale + shift
+					if relu && o < 0 {
+						o = 0
+					}
+					dst[j] = o
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// BatchNormBackward computes the gradients of a training-mode batch normalization; see
+// backend.Trainer.
+func (b *Backend) BatchNormBackward(d backend.BatchNormDesc, xb, yb, dyb, gamma, saveMean,
+	saveInvStd, dxb, dgamma, dbeta backend.Buffer) error {
+	var bufs [4]*Buffer
+	for k, buf := range []backend.Buffer{xb, yb, dyb, dxb} {
+		p, err := asBuffer(buf)
+		if err != nil {
+			return err
+		}
+		if err := checkShape("batchnorm backward", "activation", p, tensor.Shape{p.n,
+			d.Channels, p.h, p.w}); err != nil {
+			return err
+		}
+		bufs[k] = p
+	}
+	x, y, dy, dx := bufs[0], bufs[1], bufs[2], bufs[3]
+	for _, p := range bufs[1:] {
+		if err := checkShape("batchnorm backward", "gradient", p, x.Shape()); err != nil {
+			return err
+		}
+	}
+	v, err := vectors("batchnorm backward", d.Channels, gamma, saveMean, saveInvStd, dgamma,
+		dbeta)
+	if err != nil {
+		return err
+	}
+	g, sm, si, dg, db := v[0], v[1], v[2], v[3], v[4]
+	plane := x.h * x.w
+	count := float32(x.n * plane)
+	relu := d.Activation == backend.ReLU
+	b.parallelFor(d.Channels, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			mean, inv := sm[c], si[c]
+			var sumG, sumGX float64
+			for i := range x.n {
+				xs := x.image(i)[c*plane : (c+1)*plane]
+				ys := y.image(i)[c*plane : (c+1)*plane]
+				gs := dy.image(i)[c*plane : (c+1)*plane]
+				for j, e := range gs {
+					if relu && ys[j] <= 0 {
+						continue
+					}
+					sumG += float64(e)
+					sumGX += float64(e) * float64((xs[j]-mean)*inv)
+				}
+			}
+			dg[c], db[c] = float32(sumGX), float32(sumG)
+			k := g[c] * inv / count
+			mg, mgx := float32(sumG), float32(sumGX)
+			for i := range x.n {
+				xs := x.image(i)[c*plane : (c+1)*plane]
+				ys := y.image(i)[c*plane : (c+1)*plane]
+				gs := dy.image(i)[c*plane : (c+1)*plane]
+				out := dx.image(i)[c*plane : (c+1)*plane]
+				for j, e := range gs {
+					if relu && ys[j] <= 0 {
+						e = 0
+					}
+					out[j] = k * (count*e - mg - (xs[j]-mean)*inv*mgx)
+				}
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,79 @@
+package cpu
+
+import (
+	"github.com/renasgo/renas/backend"
+)
+
+// PoolBackward computes the input gradient of a pooling layer; see backend.Trainer.
+func (b *Backend) PoolBackward(d backend.PoolDesc, xb, dyb, dxb backend.Buffer,
+	accumulate bool) error {
+	x, err := asBuffer(xb)
+	if err != nil {
+		return err
+	}
+	dy, err := asBuffer(dyb)
+	if err != nil {
+		return err
+	}
+	dx, err := asBuffer(dxb)
+	if err != nil {
+		return err
+	}
+	want, padTop, padLeft, err := backend.PoolOutputShape(d, x.Shape())
+	if err != nil {
+		return err
+	}
+	if err := checkShape("pool backward", "output gradient", dy, want); err != nil {
+		return err
+	}
+	if err := checkShape("pool backward", "input gradient", dx, x.Shape()); err != nil {
+		return err
+	}
+	inPlane, outPlane := x.h*x.w, dy.h*dy.w
+	b.parallelFor(x.n*x.c, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			i, c := p/x.c, p%x.c
+			src := x.image(i)[c*inPlane : (c+1)*inPlane]
+			g := dy.image(i)[c*outPlane : (c+1)*outPlane]
+			out := dx.image(i)[c*inPlane : (c+1)*inPlane]
+			if !accumulate {
+				clear(out)
+			}
+			poolPlaneBackward(d, out, src, g, x.h, x.w, dy.h, dy.w, padTop, padLeft)
+		}
+	})
+	return nil
+}
+
+func poolPlaneBackward(d backend.PoolDesc, dx, x, dy []float32, h, w, oh, ow, padTop,
+	padLeft int) {
+	for r := range oh {
+		r0 := r*d.StrideH - padTop
+		r1 := min(r0+d.KernelH, h)
+		r0 = max(r0, 0)
+		for q := range ow {
+			c0 := q*d.StrideW - padLeft
+			c1 := min(c0+d.KernelW, w)
+			c0 = max(c0, 0)
+			g := dy[r*ow+q]
+			if d.Kind == backend.AvgPool {
+				share := g / float32((r1-r0)*(c1-c0))
+				for rr := r0; rr < r1; rr++ {
+					for cc := c0; cc < c1; cc++ {
+						dx[rr*w+cc] += share
+					}
+				}
+				continue
+			}
+			best := r0*w + c0
+			for rr := r0; rr < r1; rr++ {
+				for cc := c0; cc < c1; cc++ {
+					if x[rr*w+cc] > x[best] {
+						best = rr*w + cc
+					}
+				}
+			}
+			dx[best] += g
+		}
+	}
+}
