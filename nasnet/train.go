@@ -1,0 +1,498 @@
+package nasnet
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/nn"
+	"github.com/renasgo/renas/tensor"
+)
+
+// BatchNormFactor is the weight of the batch statistics in the running ones, as MindSpore's
+// momentum 0.9 defines it: moving = 0.9·moving + 0.1·batch.
+const BatchNormFactor = 0.1
+
+// Optimizer selects the update rule of a Trainer.
+type Optimizer uint8
+
+// Optimizers.
+const (
+	SGD Optimizer = iota
+	Adam
+)
+
+// TrainConfig holds the hyper-parameters of a Trainer that stay fixed during training.
+type TrainConfig struct {
+	BatchSize int
+	Optimizer Optimizer
+	// Momentum and Nesterov configure SGD.
+	Momentum float32
+	Nesterov bool
+	// WeightDecay applies to convolution and dense weights only.
+	WeightDecay float32
+	// LabelSmoothing mixes the one-hot target with the uniform distribution.
+	LabelSmoothing float32
+	// Beta1, Beta2 and Eps configure Adam.
+	Beta1, Beta2, Eps float32
+}
+
+// Trainer runs training steps of a network on a backend. Between steps the parameters live
+// on the backend; SyncToHost copies them back into the Network. A Trainer is not safe for
+// concurrent use.
+type Trainer struct {
+	be    backend.Trainer
+	net   *Network
+	cfg   TrainConfig
+	steps int // optimizer steps taken, for Adam's bias correction
+
+	params      []*param
+	paramByName map[string]*param
+	stats       []*statistic
+	statByName  map[string]*statistic
+
+	input    backend.Buffer
+	stem     *unit
+	stageIn  [3]backend.Buffer
+	cells    [3][3]*trainCell
+	grads    [3]*gradients
+	avgOut   backend.Buffer
+	logits   backend.Buffer
+	dLogits  backend.Buffer
+	dAvg     backend.Buffer
+	host     *tensor.Tensor // logits on the host
+	hostGrad *tensor.Tensor // logit gradients on the host
+
+	down, avg, maxPool3       backend.PoolDesc
+	downOp, avgOp, maxPool3Op backend.Op
+}
+
+// NewTrainer prepares net for training on b with a fixed batch size. It copies the
+// parameters to the backend.
+func NewTrainer(b backend.Backend, net *Network, cfg TrainConfig) (*Trainer, error) {
+	be, ok := b.(backend.Trainer)
+	if !ok {
+		return nil, fmt.Errorf("train: platform %s cannot train", b.Platform())
+	}
+	if cfg.BatchSize <= 0 {
+		return nil, fmt.Errorf("train: batch size must be positive, got %d", cfg.BatchSize)
+	}
+	tr := &Trainer{be: be, net: net, cfg: cfg, paramByName: map[string]*param{},
+		statByName: map[string]*statistic{},
+		down: backend.PoolDesc{Kind: backend.MaxPool, KernelH: 2, KernelW: 2, StrideH: 2,
+			StrideW: 2, Padding: backend.Valid},
+		avg: backend.PoolDesc{Kind: backend.AvgPool, KernelH: 8, KernelW: 8, StrideH: 8,
+			StrideW: 8, Padding: backend.Valid},
+		maxPool3: backend.PoolDesc{Kind: backend.MaxPool, KernelH: 3, KernelW: 3, StrideH: 1,
+			StrideW: 1, Padding: backend.Same},
+	}
+	if err := tr.buildParams(net); err != nil {
+		return nil, err
+	}
+	var err error
+	for _, p := range []struct {
+		op   *backend.Op
+		desc backend.PoolDesc
+	}{{&tr.downOp, tr.down}, {&tr.avgOp, tr.avg}, {&tr.maxPool3Op, tr.maxPool3}} {
+		if *p.op, err = be.NewPool(p.desc); err != nil {
+			return nil, err
+		}
+	}
+	if err := tr.buildGraph(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return tr, nil
+}
+
+// buildGraph allocates the units and activations of every layer.
+func (tr *Trainer) buildGraph() error {
+	n, c := tr.cfg.BatchSize, tr.net.Width
+	var err error
+	alloc := func(ch, side int) backend.Buffer {
+		if err != nil {
+			return nil
+		}
+		var b backend.Buffer
+		b, err = tr.be.NewBuffer(n, ch, side, side)
+		return b
+	}
+	halves := func(b backend.Buffer) (h [2]backend.Buffer) {
+		if err != nil {
+			return h
+		}
+		if h[0], err = tr.be.ChannelView(b, 0, c/2); err != nil {
+			return h
+		}
+		h[1], err = tr.be.ChannelView(b, c/2, c)
+		return h
+	}
+	tr.input = alloc(3, ImageSize)
+	if err != nil {
+		return err
+	}
+	if tr.stem, err = tr.newUnit("conv1", "bn1", tr.net.Conv1,
+		tensor.Shape{n, 3, ImageSize, ImageSize}); err != nil {
+		return err
+	}
+	for s, side := range []int{32, 16, 8} {
+		tr.stageIn[s] = alloc(c, side)
+		g := &gradients{}
+		g.maxPool, g.o1, g.o2, g.o2p = alloc(c, side), alloc(c, side), alloc(c, side), alloc(c, side)
+		g.o3, g.o4, g.in, g.out = alloc(c, side), alloc(c, side), alloc(c, side), alloc(c, side)
+		g.full, g.half = alloc(c, side), alloc(c/2, side)
+		g.o1Halves, g.o2pHalves = halves(g.o1), halves(g.o2p)
+		g.inHalves, g.outHalves = halves(g.in), halves(g.out)
+		tr.grads[s] = g
+		x := tr.stageIn[s]
+		for i := range tr.cells[s] {
+			if err != nil {
+				return err
+			}
+			cell, err := tr.newCell(s, i, x, side)
+			if err != nil {
+				return err
+			}
+			tr.cells[s][i] = cell
+			x = cell.out
+		}
+	}
+	tr.stem.out = tr.stageIn[0]
+	tr.avgOut = alloc(c, 1)
+	tr.logits = alloc(NumClasses, 1)
+	tr.dLogits = alloc(NumClasses, 1)
+	tr.dAvg = alloc(c, 1)
+	tr.host = tensor.Zeros(n, NumClasses)
+	tr.hostGrad = tensor.Zeros(n, NumClasses, 1, 1)
+	return err
+}
+
+func (tr *Trainer) newCell(s, i int, x backend.Buffer, side int) (*trainCell, error) {
+	n, c := tr.cfg.BatchSize, tr.net.Width
+	cell := &trainCell{x: x}
+	bufs := []*backend.Buffer{&cell.maxPool, &cell.o1, &cell.o2, &cell.o2p, &cell.o3, &cell.o4,
+		&cell.out}
+	for _, b := range bufs {
+		var err error
+		if *b, err = tr.be.NewBuffer(n, c, side, side); err != nil {
+			return nil, err
+		}
+	}
+	in := tensor.Shape{n, c, side, side}
+	layers := tr.net.Blocks[s][i]
+	prefix := fmt.Sprintf("block%d.%d.", s+1, i)
+	var err error
+	for k := range cell.cbr {
+		cell.cbr[k], err = tr.newUnit(fmt.Sprintf("%sconv3x3_%d", prefix, k+1),
+			fmt.Sprintf("%sbn3x3_%d", prefix, k+1), layers.CBR[k], in)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for k := range cell.proj {
+		cell.proj[k], err = tr.newUnit(fmt.Sprintf("%sproj%d", prefix, k+1),
+			fmt.Sprintf("%sbn%d", prefix, k+1), layers.Proj[k], in)
+		if err != nil {
+			return nil, err
+		}
+	}
+	views := func(b backend.Buffer) (h [2]backend.Buffer) {
+		if err != nil {
+			return h
+		}
+		if h[0], err = tr.be.ChannelView(b, 0, c/2); err != nil {
+			return h
+		}
+		h[1], err = tr.be.ChannelView(b, c/2, c)
+		return h
+	}
+	o1, o2p, out := views(cell.o1), views(cell.o2p), views(cell.out)
+	if err != nil {
+		return nil, err
+	}
+	cell.proj[0].out, cell.proj[1].out = o1[0], o1[1]
+	cell.cbr[0].out = cell.o2
+	cell.proj[2].out, cell.proj[3].out = o2p[0], o2p[1]
+	cell.cbr[1].out = cell.o3
+	cell.cbr[2].out = cell.o4
+	cell.proj[4].out, cell.proj[5].out = out[0], out[1]
+	return cell, nil
+}
+
+// Step runs one training step on a batch of preprocessed images x [BatchSize, 3, 32, 32] with
+// their labels, at learning rate lr. It returns the mean loss and the number of images
+// whose top-1 prediction was right (both from the forward pass before the update).
+func (tr *Trainer) Step(x *tensor.Tensor, labels []uint8, lr float32) (float64, int, error) {
+	if len(labels) != tr.cfg.BatchSize {
+		return 0, 0, fmt.Errorf("train: %d labels for batch size %d", len(labels),
+			tr.cfg.BatchSize)
+	}
+	if err := tr.be.Upload(tr.input, x); err != nil {
+		return 0, 0, err
+	}
+	if err := tr.forward(); err != nil {
+		return 0, 0, err
+	}
+	if err := tr.be.Download(tr.host, tr.logits); err != nil {
+		return 0, 0, err
+	}
+	loss, correct := tr.lossGradient(labels)
+	if err := tr.be.Upload(tr.dLogits, tr.hostGrad); err != nil {
+		return 0, 0, err
+	}
+	if err := tr.backward(); err != nil {
+		return 0, 0, err
+	}
+	tr.steps++
+	if err := tr.update(lr); err != nil {
+		return 0, 0, err
+	}
+	return loss, correct, tr.be.Sync()
+}
+
+// lossGradient computes the label-smoothed softmax cross-entropy of the host logits, averaged
+// over the batch, and writes its gradient with respect to the logits into hostGrad.
+func (tr *Trainer) lossGradient(labels []uint8) (float64, int) {
+	n := tr.cfg.BatchSize
+	eps := float64(tr.cfg.LabelSmoothing)
+	logits, grad := tr.host.Float32s(), tr.hostGrad.Float32s()
+	var loss float64
+	correct := 0
+	for i := range n {
+		row := logits[i*NumClasses : (i+1)*NumClasses]
+		label := int(labels[i])
+		m := math.Inf(-1)
+		best := 0
+		for k, v := range row {
+			if float64(v) > m {
+				m, best = float64(v), k
+			}
+		}
+		if best == label {
+			correct++
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v) - m)
+		}
+		logSum := m + math.Log(sum)
+		for k, v := range row {
+			target := eps / NumClasses
+			if k == label {
+				target += 1 - eps
+			}
+			logP := float64(v) - logSum
+			loss -= target * logP
+			grad[i*NumClasses+k] = float32((math.Exp(logP) - target) / float64(n))
+		}
+	}
+	return loss / float64(n), correct
+}
+
+func (tr *Trainer) forward() error {
+	if err := tr.forwardUnit(tr.stem, tr.input); err != nil {
+		return fmt.Errorf("stem: %w", err)
+	}
+	for s := range tr.cells {
+		if s > 0 {
+			if err := tr.downOp.Run(tr.cells[s-1][2].out, tr.stageIn[s]); err != nil {
+				return err
+			}
+		}
+		for i, cell := range tr.cells[s] {
+			if err := tr.forwardCell(cell); err != nil {
+				return fmt.Errorf("block%d.%d: %w", s+1, i, err)
+			}
+		}
+	}
+	if err := tr.avgOp.Run(tr.cells[2][2].out, tr.avgOut); err != nil {
+		return err
+	}
+	head := tr.paramByName
+	return tr.be.LinearForward(tr.avgOut, head["linear.weight"].value,
+		head["linear.bias"].value, tr.logits)
+}
+
+func (tr *Trainer) forwardCell(c *trainCell) error {
+	if err := tr.maxPool3Op.Run(c.x, c.maxPool); err != nil {
+		return err
+	}
+	steps := []struct {
+		u *unit
+		x backend.Buffer
+	}{
+		{c.proj[0], c.maxPool}, {c.proj[1], c.x}, {c.cbr[0], c.o1}, {c.proj[2], c.o2},
+		{c.proj[3], c.x}, {c.cbr[1], c.o2p}, {c.cbr[2], c.x}, {c.proj[4], c.o3},
+		{c.proj[5], c.o4},
+	}
+	for _, s := range steps {
+		if err := tr.forwardUnit(s.u, s.x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tr *Trainer) backward() error {
+	head := tr.paramByName
+	w, b := head["linear.weight"], head["linear.bias"]
+	if err := tr.be.LinearBackward(tr.avgOut, w.value, tr.dLogits, tr.dAvg, w.grad, b.grad,
+		false); err != nil {
+		return err
+	}
+	g := tr.grads[2]
+	if err := tr.be.PoolBackward(tr.avg, tr.cells[2][2].out, tr.dAvg, g.out, false); err != nil {
+		return err
+	}
+	for s := 2; s >= 0; s-- {
+		g := tr.grads[s]
+		for i := 2; i >= 0; i-- {
+			if err := tr.backwardCell(tr.cells[s][i], g); err != nil {
+				return fmt.Errorf("block%d.%d backward: %w", s+1, i, err)
+			}
+			// The input gradient of this cell is the output gradient of the one before.
+			g.in, g.out = g.out, g.in
+			g.inHalves, g.outHalves = g.outHalves, g.inHalves
+		}
+		if s > 0 {
+			if err := tr.be.PoolBackward(tr.down, tr.cells[s-1][2].out, g.out,
+				tr.grads[s-1].out, false); err != nil {
+				return err
+			}
+		}
+	}
+	return tr.backwardUnit(tr.stem, tr.input, tr.grads[0].out, tr.grads[0].full, nil, false)
+}
+
+// backwardCell computes the gradients of one cell from g.out and writes its input gradient
+// into g.in, in the reverse order of forwardCell.
+func (tr *Trainer) backwardCell(c *trainCell, g *gradients) error {
+	steps := []struct {
+		u         *unit
+		x, dOut   backend.Buffer
+		dx        backend.Buffer
+		accumlate bool
+	}{
+		{c.proj[5], c.o4, g.outHalves[1], g.o4, false},
+		{c.proj[4], c.o3, g.outHalves[0], g.o3, false},
+		{c.cbr[2], c.x, g.o4, g.in, false},
+		{c.cbr[1], c.o2p, g.o3, g.o2p, false},
+		{c.proj[3], c.x, g.o2pHalves[1], g.in, true},
+		{c.proj[2], c.o2, g.o2pHalves[0], g.o2, false},
+		{c.cbr[0], c.o1, g.o2, g.o1, false},
+		{c.proj[1], c.x, g.o1Halves[1], g.in, true},
+		{c.proj[0], c.maxPool, g.o1Halves[0], g.maxPool, false},
+	}
+	for _, s := range steps {
+		dConv := g.full
+		if s.u.conv.OutChannels != tr.net.Width {
+			dConv = g.half
+		}
+		if err := tr.backwardUnit(s.u, s.x, s.dOut, dConv, s.dx, s.accumlate); err != nil {
+			return err
+		}
+	}
+	return tr.be.PoolBackward(tr.maxPool3, c.x, g.maxPool, g.in, true)
+}
+
+// update applies the optimizer to every parameter.
+func (tr *Trainer) update(lr float32) error {
+	cfg := tr.cfg
+	for _, p := range tr.params {
+		wd := float32(0)
+		if p.decay {
+			wd = cfg.WeightDecay
+		}
+		var err error
+		switch cfg.Optimizer {
+		case SGD:
+			err = tr.be.SGDUpdate(p.value, p.grad, p.state[0], lr, cfg.Momentum, wd, cfg.Nesterov)
+		case Adam:
+			err = tr.be.AdamUpdate(p.value, p.grad, p.state[0], p.state[1], lr, cfg.Beta1,
+				cfg.Beta2, cfg.Eps, wd, tr.steps)
+		default:
+			err = fmt.Errorf("unknown optimizer %d", cfg.Optimizer)
+		}
+		if err != nil {
+			return fmt.Errorf("update %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// SyncToHost copies the parameters and running statistics from the backend into the Network.
+func (tr *Trainer) SyncToHost() error {
+	for _, p := range tr.params {
+		if err := tr.be.Download(p.host, p.value); err != nil {
+			return err
+		}
+	}
+	for _, s := range tr.stats {
+		if err := tr.be.Download(s.host, s.value); err != nil {
+			return err
+		}
+	}
+	return tr.be.Sync()
+}
+
+// Steps returns the number of optimizer steps taken, including those restored by
+// LoadOptimizerState.
+func (tr *Trainer) Steps() int { return tr.steps }
+
+// optimizerStateNames returns the checkpoint names of a parameter's optimizer state. SGD's
+// velocity uses MindSpore's "moments." prefix; Adam's moments use "adam_m." and "adam_v.".
+func (tr *Trainer) optimizerStateNames(p *param) []string {
+	if tr.cfg.Optimizer == Adam {
+		return []string{"adam_m." + p.name, "adam_v." + p.name}
+	}
+	return []string{"moments." + p.name}
+}
+
+// OptimizerState returns copies of the optimizer's buffers and the step count ("global_step",
+// as a one-element tensor), named as checkpoints store them.
+func (tr *Trainer) OptimizerState() ([]nn.NamedTensor, error) {
+	var out []nn.NamedTensor
+	for _, p := range tr.params {
+		for k, name := range tr.optimizerStateNames(p) {
+			t := tensor.Zeros(p.host.Shape()...)
+			if err := tr.be.Download(t, p.state[k]); err != nil {
+				return nil, err
+			}
+			out = append(out, nn.NamedTensor{Name: name, Tensor: t})
+		}
+	}
+	step, err := tensor.FromFloat32([]float32{float32(tr.steps)}, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, nn.NamedTensor{Name: "global_step", Tensor: step}), tr.be.Sync()
+}
+
+// LoadOptimizerState restores what OptimizerState returned. Every buffer must be present with
+// its parameter's shape.
+func (tr *Trainer) LoadOptimizerState(tensors map[string]*tensor.Tensor) error {
+	step, ok := tensors["global_step"]
+	if !ok || step.Len() != 1 {
+		return fmt.Errorf("optimizer state: missing global_step")
+	}
+	for _, p := range tr.params {
+		for k, name := range tr.optimizerStateNames(p) {
+			t, ok := tensors[name]
+			if !ok {
+				return fmt.Errorf("optimizer state: missing %s", name)
+			}
+			if !t.Shape().Equal(p.host.Shape()) {
+				return fmt.Errorf("optimizer state: %s has shape %v, want %v", name,
+					t.Shape(), p.host.Shape())
+			}
+			flat, err := t.ToFloat32().Reshape(bufferShape(p.host.Shape())...)
+			if err != nil {
+				return err
+			}
+			if err := tr.be.Upload(p.state[k], flat); err != nil {
+				return err
+			}
+		}
+	}
+	tr.steps = int(step.ToFloat32().Float32s()[0])
+	return nil
+}

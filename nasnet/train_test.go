@@ -1,0 +1,83 @@
+package nasnet
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/renasgo/renas/backend/cpu"
+	"github.com/renasgo/renas/nn"
+	"github.com/renasgo/renas/tensor"
+)
+
+// referenceConfig is the step that bench/make_train_ref.py takes in PyTorch.
+var referenceConfig = TrainConfig{BatchSize: 16, Optimizer: SGD, Momentum: 0.9,
+	WeightDecay: 5e-4, LabelSmoothing: 0.1}
+
+// relativeError returns ‖got − want‖ / ‖want‖.
+func relativeError(got, want []float32) float64 {
+	var num, den float64
+	for i := range want {
+		d := float64(got[i] - want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(num / math.Max(den, 1e-30))
+}
+
+// TestTrainStepMatchesPyTorch takes one SGD step of the width-8 network on 16 test images
+// and compares it with PyTorch 1.13 computed in float64. The loss and the running statistics
+// of every layer must match tightly; so must the gradients of the head and of the last cell.
+// Earlier gradients are compared loosely (10 % relative L2 error), because a ReLU input within rounding of zero flips
+// its mask in float32 and moves a whole channel's gradient through batch normalization.
+func TestTrainStepMatchesPyTorch(t *testing.T) {
+	init, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
+		"train_ref_w8_init.safetensors"))
+	require.NoError(t, err)
+	ref, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
+		"train_ref_w8_io.safetensors"))
+	require.NoError(t, err)
+	net, err := New(8, 0)
+	require.NoError(t, err)
+	require.NoError(t, nn.LoadStrict(net.Params(), init, nil))
+
+	be, err := cpu.New(2)
+	require.NoError(t, err)
+	tr, err := NewTrainer(be, net, referenceConfig)
+	require.NoError(t, err)
+	labels := make([]uint8, 16)
+	for i, v := range ref["labels"].Float32s() {
+		labels[i] = uint8(v)
+	}
+	loss, _, err := tr.Step(ref["input"], labels, 0.1)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(ref["loss"].Float32s()[0]), loss, 1e-5, "loss")
+	assert.Less(t, relativeError(tr.host.Float32s(), ref["logits"].Float32s()), 1e-4, "logits")
+
+	for _, p := range tr.params {
+		got := tensor.Zeros(p.host.Shape()...)
+		require.NoError(t, be.Download(got, p.grad))
+		e := relativeError(got.Float32s(), ref["grad."+p.name].Float32s())
+		tight := strings.HasPrefix(p.name, "linear.") || strings.HasPrefix(p.name, "block3.2.")
+		if tight {
+			assert.Less(t, e, 1e-3, "gradient of %s", p.name)
+		} else {
+			assert.Less(t, e, 0.1, "gradient of %s", p.name)
+		}
+	}
+	require.NoError(t, tr.SyncToHost())
+	for _, p := range net.Params() {
+		want := ref["after."+p.Name].Float32s()
+		e := relativeError(p.Value.Float32s(), want)
+		switch {
+		case !p.Trainable:
+			assert.Less(t, e, 1e-5, "running statistic %s", p.Name)
+		case strings.HasPrefix(p.Name, "linear."):
+			assert.Less(t, e, 1e-5, "updated %s", p.Name)
+		}
+	}
+}
