@@ -69,12 +69,13 @@ func (b *Backend) Conv2DForward(d backend.Conv2DDesc, xb, wb, yb backend.Buffer)
 	}
 	k := d.InChannels * d.KernelH * d.KernelW
 	cols := y.h * y.w
+	packed := kernels.PackA(d.OutChannels, k, w.data, k)
 	b.parallelFor(x.n, func(_, lo, hi int) {
 		scratch := getScratch(k * cols)
 		defer putScratch(scratch)
 		for i := lo; i < hi; i++ {
 			col := columns(d, x, i, scratch, y.h, y.w)
-			kernels.Sgemm(d.OutChannels, cols, k, w.data, k, col, cols, y.image(i), cols, false)
+			kernels.SgemmPacked(packed, cols, col, cols, y.image(i), cols, false)
 		}
 	})
 	return nil
@@ -91,21 +92,21 @@ func (b *Backend) Conv2DBackwardData(d backend.Conv2DDesc, wb, dyb, dxb backend.
 	k := d.InChannels * d.KernelH * d.KernelW
 	cols := dy.h * dy.w
 	wt := getScratch(k * d.OutChannels)
-	defer putScratch(wt)
 	kernels.Transpose(*wt, d.OutChannels, w.data, k, d.OutChannels, k)
+	packed := kernels.PackA(k, d.OutChannels, *wt, d.OutChannels)
+	putScratch(wt)
 	b.parallelFor(dx.n, func(_, lo, hi int) {
 		if isDirect(d) {
 			for i := lo; i < hi; i++ {
-				kernels.Sgemm(k, cols, d.OutChannels, *wt, d.OutChannels, dy.image(i), cols,
-					dx.image(i), cols, accumulate)
+				kernels.SgemmPacked(packed, cols, dy.image(i), cols, dx.image(i), cols,
+					accumulate)
 			}
 			return
 		}
 		dcol := getScratch(k * cols)
 		defer putScratch(dcol)
 		for i := lo; i < hi; i++ {
-			kernels.Sgemm(k, cols, d.OutChannels, *wt, d.OutChannels, dy.image(i), cols, *dcol,
-				cols, false)
+			kernels.SgemmPacked(packed, cols, dy.image(i), cols, *dcol, cols, false)
 			img := dx.image(i)
 			if !accumulate {
 				clear(img)
