@@ -22,6 +22,13 @@ func CIFAR10Archive(t testing.TB) string {
 	return require(t, filepath.Join(Root(), "..", "shared", "cifar10", "cifar-10-binary.tar.gz"))
 }
 
+// MindSporeCheckpoints returns the folder ../shared/mindspore-ckpt/ beside the repository,
+// which contains two LeNet-5 checkpoints written by MindSpore itself.
+func MindSporeCheckpoints(t testing.TB) string {
+	t.Helper()
+	return require(t, filepath.Join(Root(), "..", "shared", "mindspore-ckpt"))
+}
+
 func require(t testing.TB, path string) string {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
@@ -31,4 +38,11 @@ func require(t testing.TB, path string) string {
 		t.Skipf("test data not found, skipping: %v", err)
 	}
 	return path
+}
+
+// NASBench101File returns the path of a NAS-Bench-101 record file, such as data-1k.json,
+// kept beside the repository in ../shared/nasbench101/.
+func NASBench101File(t testing.TB, name string) string {
+	t.Helper()
+	return require(t, filepath.Join(Root(), "..", "shared", "nasbench101", name))
 }

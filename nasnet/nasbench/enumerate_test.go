@@ -1,0 +1,153 @@
+package nasbench
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// smallSpace enumerates the cells of up to maxVertices vertices.
+func smallSpace(maxVertices int) *Space { return enumerate(maxVertices, nil) }
+
+func TestEnumerateSmallCounts(t *testing.T) {
+	stages := map[string]int{}
+	sp := enumerate(5, func(stage string, done, total int) {
+		assert.LessOrEqual(t, done, total, "stage %s", stage)
+		stages[stage] = done
+	})
+	counts := sp.CountByVertices()
+	for n := 2; n <= 5; n++ {
+		assert.Equal(t, SpaceSizeByVertices[n], counts[n], "%d vertices", n)
+	}
+	assert.Equal(t, 2+8+64+1024, stages[StageMatrices]) // 2^(n(n-1)/2) for n = 2..5
+	assert.Equal(t, sp.Len(), stages[StageHashes])
+}
+
+// TestFingerprintAgreesWithHash checks, on every labelled graph of up to 5 vertices, that
+// two graphs share the fingerprint exactly when they share the MD5 hash.
+func TestFingerprintAgreesWithHash(t *testing.T) {
+	byFingerprint := map[uint64]string{}
+	byHash := map[string]uint64{}
+	for n := 2; n <= 5; n++ {
+		for mask := range 1 << (n * (n - 1) / 2) {
+			s, ok := matrixFromBits(n, mask)
+			if !ok || s.NumEdges() > MaxEdges {
+				continue
+			}
+			labellings := 1
+			for range n - 2 {
+				labellings *= 3
+			}
+			for code := range labellings {
+				for v, c := 1, code; v < n-1; v, c = v+1, c/3 {
+					s.ops[v] = interiorOps[c%3]
+				}
+				fp, hash := s.fingerprint(), s.Hash()
+				if prev, ok := byFingerprint[fp]; ok {
+					require.Equal(t, prev, hash, "fingerprint %x of %v", fp, s)
+				}
+				if prev, ok := byHash[hash]; ok {
+					require.Equal(t, prev, fp, "hash %s of %v", hash, s)
+				}
+				byFingerprint[fp], byHash[hash] = hash, fp
+			}
+		}
+	}
+	assert.Len(t, byHash, 1+6+84+2441)
+}
+
+func TestSpaceLookup(t *testing.T) {
+	sp := smallSpace(4)
+	for i := range sp.Len() {
+		s, ok := sp.Lookup(sp.Hash(i))
+		require.True(t, ok, "cell %d", i)
+		assert.Equal(t, sp.Cell(i), s)
+		assert.Equal(t, sp.Hash(i), s.Hash())
+	}
+	_, ok := sp.Lookup(testVector.hash)
+	assert.False(t, ok)
+	_, ok = sp.Lookup("not a hash")
+	assert.False(t, ok)
+}
+
+func TestCacheRoundTrip(t *testing.T) {
+	sp := smallSpace(5)
+	var buf bytes.Buffer
+	_, err := sp.WriteTo(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, headerSize+recordSize*sp.Len()+32, buf.Len())
+	got, err := ReadSpace(bytes.NewReader(buf.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, sp, got)
+}
+
+func TestCacheCorrupt(t *testing.T) {
+	sp := smallSpace(4)
+	var buf bytes.Buffer
+	_, err := sp.WriteTo(&buf)
+	require.NoError(t, err)
+	good := buf.Bytes()
+	corrupt := func(edit func([]byte) []byte) []byte {
+		return edit(append([]byte(nil), good...))
+	}
+	cases := map[string][]byte{
+		"empty":     nil,
+		"magic":     corrupt(func(b []byte) []byte { b[0] = 'X'; return b }),
+		"version":   corrupt(func(b []byte) []byte { b[8] = 99; return b }),
+		"truncated": corrupt(func(b []byte) []byte { return b[:len(b)-1] }),
+		"flipped":   corrupt(func(b []byte) []byte { b[headerSize+3] ^= 1; return b }),
+		"checksum":  corrupt(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := ReadSpace(bytes.NewReader(data))
+			assert.ErrorIs(t, err, ErrCorruptCache)
+		})
+	}
+}
+
+// TestEnumerateSpace builds the whole space through the cache: about 13 s of CPU time.
+func TestEnumerateSpace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("enumerating the whole space takes about 13 s of CPU; run without -short")
+	}
+	path := filepath.Join(t.TempDir(), "renas", "space.bin")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte("not a cache"), 0o644))
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+
+	start := time.Now()
+	calls := 0
+	sp, built, err := OpenSpace(CacheOptions{Path: path, Logger: log,
+		Progress: func(stage string, done, total int) { calls++ }})
+	require.NoError(t, err)
+	t.Logf("enumerated %d cells in %v", sp.Len(), time.Since(start))
+	assert.True(t, built)
+	assert.Contains(t, logs.String(), "rebuilding")
+	assert.Positive(t, calls)
+	assert.Equal(t, SpaceSize, sp.Len())
+	assert.Equal(t, SpaceSizeByVertices, sp.CountByVertices())
+
+	for _, r := range loadRecords(t, "data-20k.json") {
+		_, ok := sp.Lookup(r.Hash)
+		require.True(t, ok, "hash %s of data-20k.json is not in the space", r.Hash)
+	}
+	for _, r := range loadRecords(t, "data-1k.json") {
+		s, ok := sp.Lookup(r.Hash)
+		require.True(t, ok, "hash %s", r.Hash)
+		assert.Equal(t, r.Hash, s.Hash())
+		assert.Equal(t, r.Spec.NumEdges(), s.NumEdges(), "hash %s", r.Hash)
+	}
+
+	again, built, err := OpenSpace(CacheOptions{Path: path, Logger: log})
+	require.NoError(t, err)
+	assert.False(t, built)
+	assert.Equal(t, sp, again)
+}
