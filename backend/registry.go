@@ -48,7 +48,8 @@ func Open(platform string, opt Options) (Backend, error) {
 	if slices.Contains(knownPlatforms, platform) {
 		return nil, fmt.Errorf("platform %s: %w", platform, ErrNotAvailable)
 	}
-	return nil, fmt.Errorf("%w %q (known platforms: CPU, GPU, Ascend)", ErrUnknownPlatform, platform)
+	return nil, fmt.Errorf("%w %q (known platforms: CPU, GPU, Ascend)", ErrUnknownPlatform,
+		platform)
 }
 
 // Available returns the platform names that Open can open in this build, sorted.

@@ -137,9 +137,11 @@ func (tr *Trainer) buildGraph() error {
 	for s, side := range []int{32, 16, 8} {
 		tr.stageIn[s] = alloc(c, side)
 		g := &gradients{}
-		g.maxPool, g.o1, g.o2, g.o2p = alloc(c, side), alloc(c, side), alloc(c, side), alloc(c, side)
-		g.o3, g.o4, g.in, g.out = alloc(c, side), alloc(c, side), alloc(c, side), alloc(c, side)
-		g.full, g.half = alloc(c, side), alloc(c/2, side)
+		for _, b := range []*backend.Buffer{&g.maxPool, &g.o1, &g.o2, &g.o2p, &g.o3, &g.o4,
+			&g.in, &g.out, &g.full} {
+			*b = alloc(c, side)
+		}
+		g.half = alloc(c/2, side)
 		g.o1Halves, g.o2pHalves = halves(g.o1), halves(g.o2p)
 		g.inHalves, g.outHalves = halves(g.in), halves(g.out)
 		tr.grads[s] = g

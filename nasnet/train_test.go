@@ -31,9 +31,10 @@ func relativeError(got, want []float32) float64 {
 
 // TestTrainStepMatchesPyTorch takes one SGD step of the width-8 network on 16 test images
 // and compares it with PyTorch 1.13 computed in float64. The loss and the running statistics
-// of every layer must match tightly; so must the gradients of the head and of the last cell.
-// Earlier gradients are compared loosely (10 % relative L2 error), because a ReLU input within rounding of zero flips
-// its mask in float32 and moves a whole channel's gradient through batch normalization.
+// of every layer must match tightly, and so must the gradients of the head and of the last
+// cell. Earlier gradients are compared loosely (10 % relative L2 error): a ReLU input within
+// rounding of zero flips its mask in float32, and batch normalization spreads the change over
+// the whole channel.
 func TestTrainStepMatchesPyTorch(t *testing.T) {
 	init, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
 		"train_ref_w8_init.safetensors"))

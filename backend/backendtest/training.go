@@ -87,7 +87,8 @@ func checkGradient(t *testing.T, what string, x *host, analytic []float32, loss 
 		down := loss()
 		x.data[i] = orig
 		numeric := (up - down) / (2 * h)
-		if err := math.Abs(numeric - float64(analytic[i])); err > tol*math.Max(1, math.Abs(numeric)) {
+		diff := math.Abs(numeric - float64(analytic[i]))
+		if diff > tol*math.Max(1, math.Abs(numeric)) {
 			t.Fatalf("%s: element %d: analytic gradient %g, finite difference %g", what, i,
 				analytic[i], numeric)
 		}
