@@ -2,6 +2,7 @@ package nn
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/renasgo/renas/tensor"
 )
@@ -34,6 +36,104 @@ type NamedTensor struct {
 	Tensor *tensor.Tensor
 }
 
+// rawDTypeSizes maps each safetensors dtype that the raw API supports to its element size in
+// bytes. BOOL is one byte per element, 0 or 1.
+var rawDTypeSizes = map[string]int{
+	"F64": 8, "F32": 4, "F16": 2, "BF16": 2,
+	"I64": 8, "I32": 4, "I16": 2, "I8": 1,
+	"U64": 8, "U32": 4, "U16": 2, "U8": 1,
+	"BOOL": 1,
+}
+
+// RawDTypeSize returns the element size in bytes of a safetensors dtype, and false for a
+// dtype that the raw API does not support.
+func RawDTypeSize(dtype string) (int, bool) {
+	size, ok := rawDTypeSizes[dtype]
+	return size, ok
+}
+
+// RawTensor is a named tensor of any supported dtype, kept as its bytes.
+type RawTensor struct {
+	Name string
+	// DType is the safetensors dtype, one of those RawDTypeSize accepts.
+	DType string
+	// Shape lists the dimensions, outermost first. It is empty for a 0-d tensor.
+	Shape []int
+	// Data contains the elements, little-endian in row-major order.
+	Data []byte
+}
+
+// NumElements returns the number of elements of t (1 for a 0-d tensor). Data is not checked.
+func (t RawTensor) NumElements() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Check returns an error when t has an unsupported dtype, an invalid shape, or a data length
+// that does not match its shape.
+func (t RawTensor) Check() error {
+	size, ok := RawDTypeSize(t.DType)
+	if !ok {
+		return fmt.Errorf("tensor %q has unsupported dtype %q", t.Name, t.DType)
+	}
+	count, err := tensor.Shape(t.Shape).NumElements()
+	if err != nil || count > math.MaxInt/size {
+		return fmt.Errorf("tensor %q has invalid shape %v", t.Name, t.Shape)
+	}
+	if count*size != len(t.Data) {
+		return fmt.Errorf("tensor %q has %d bytes, but shape %v of %s needs %d", t.Name,
+			len(t.Data), t.Shape, t.DType, count*size)
+	}
+	return nil
+}
+
+// Tensor decodes t into a tensor.Tensor. F32, F16 and BF16 are supported, and any other dtype
+// is an error.
+func (t RawTensor) Tensor() (*tensor.Tensor, error) {
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
+	switch t.DType {
+	case "F32":
+		data := make([]float32, len(t.Data)/4)
+		for i := range data {
+			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		}
+		return tensor.FromFloat32(data, t.Shape...)
+	case "F16", "BF16":
+		bits := make([]uint16, len(t.Data)/2)
+		for i := range bits {
+			bits[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+		}
+		dt := tensor.Float16
+		if t.DType == "BF16" {
+			dt = tensor.BFloat16
+		}
+		return tensor.FromBits16(dt, bits, t.Shape...)
+	}
+	return nil, fmt.Errorf("tensor %q has dtype %s, but only F32, F16 and BF16 convert to a "+
+		"tensor.Tensor", t.Name, t.DType)
+}
+
+// NewRawTensor returns the bytes of a tensor.Tensor under name.
+func NewRawTensor(name string, t *tensor.Tensor) RawTensor {
+	data := make([]byte, 0, t.Len()*t.DType().Size())
+	if f := t.Float32s(); f != nil {
+		for _, v := range f {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+		}
+	} else {
+		for _, v := range t.Bits16() {
+			data = binary.LittleEndian.AppendUint16(data, v)
+		}
+	}
+	return RawTensor{Name: name, DType: t.DType().String(), Shape: t.Shape().Clone(),
+		Data: data}
+}
+
 // ReadSafetensorsFile reads every tensor of a safetensors file. Errors name the file.
 func ReadSafetensorsFile(path string) (map[string]*tensor.Tensor, error) {
 	f, err := os.Open(path)
@@ -52,28 +152,84 @@ func ReadSafetensorsFile(path string) (map[string]*tensor.Tensor, error) {
 	return m, nil
 }
 
-// ReadSafetensors reads a safetensors stream of size bytes: an 8-byte little-endian header
-// length, a JSON header mapping names to dtype, shape and data offsets, then the data. F32,
-// F16 and BF16 tensors are supported and any other dtype is an error. The "__metadata__"
-// entry is skipped. Memory use is bounded by size, so a hostile header cannot make it
-// allocate more than the file could hold.
+// ReadSafetensors reads a safetensors stream of size bytes into float tensors. F32, F16 and
+// BF16 tensors are supported and any other dtype is an error, but ReadSafetensorsRaw reads
+// every dtype. The "__metadata__" entry is skipped. Memory use is bounded by size, so a hostile
+// header cannot make it allocate more than the file could hold.
 func ReadSafetensors(r io.Reader, size int64) (map[string]*tensor.Tensor, error) {
+	out := map[string]*tensor.Tensor{}
+	isFloat := func(dtype string) bool { return dtype == "F32" || dtype == "F16" || dtype == "BF16" }
+	// Each tensor is converted as soon as it is read, so its raw bytes can be freed.
+	err := readSafetensorsRaw(r, size, isFloat, func(rt RawTensor) error {
+		t, err := rt.Tensor()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrSafetensors, err)
+		}
+		out[rt.Name] = t
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadSafetensorsRaw reads a safetensors stream of size bytes, keeping each tensor as its
+// raw bytes, in the order of the data section. Every dtype listed by RawDTypeSize is
+// supported. The layout is an 8-byte little-endian header length, a JSON header that maps
+// names to dtype, shape and data offsets, then the data. Memory use is bounded by size.
+func ReadSafetensorsRaw(r io.Reader, size int64) ([]RawTensor, error) {
+	var out []RawTensor
+	err := readSafetensorsRaw(r, size, func(string) bool { return true },
+		func(rt RawTensor) error {
+			out = append(out, rt)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadSafetensorsRawFile reads every tensor of a safetensors file as ReadSafetensorsRaw does.
+// Errors name the file.
+func ReadSafetensorsRawFile(path string) ([]RawTensor, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := ReadSafetensorsRaw(bufio.NewReader(f), st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ts, nil
+}
+
+// readSafetensorsRaw reads a safetensors stream and passes each tensor to each, in data
+// order. It rejects, before reading any data, a dtype for which accept returns false.
+func readSafetensorsRaw(r io.Reader, size int64, accept func(dtype string) bool,
+	each func(RawTensor) error) error {
 	var lenBuf [8]byte
 	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
-		return nil, fmt.Errorf("%w: reading the header length: %v", ErrSafetensors, err)
+		return fmt.Errorf("%w: reading the header length: %v", ErrSafetensors, err)
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
 	if n > MaxSafetensorsHeader || int64(n) > size-8 {
-		return nil, fmt.Errorf("%w: header length %d exceeds the file (%d bytes) or the "+
+		return fmt.Errorf("%w: header length %d exceeds the file (%d bytes) or the "+
 			"%d-byte limit", ErrSafetensors, n, size, MaxSafetensorsHeader)
 	}
 	header := make([]byte, n)
 	if _, err := io.ReadFull(r, header); err != nil {
-		return nil, fmt.Errorf("%w: reading the header: %v", ErrSafetensors, err)
+		return fmt.Errorf("%w: reading the header: %v", ErrSafetensors, err)
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(header, &raw); err != nil {
-		return nil, fmt.Errorf("%w: header is not a JSON object: %v", ErrSafetensors, err)
+		return fmt.Errorf("%w: header is not a JSON object: %v", ErrSafetensors, err)
 	}
 	dataSize := size - 8 - int64(n)
 	entries := make(map[string]safetensorsEntry, len(raw))
@@ -84,49 +240,56 @@ func ReadSafetensors(r io.Reader, size int64) (map[string]*tensor.Tensor, error)
 		}
 		var e safetensorsEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
+			return fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
 		}
-		if err := checkEntry(name, e, dataSize); err != nil {
-			return nil, err
+		if err := checkEntry(name, e, dataSize, accept); err != nil {
+			return err
 		}
 		entries[name] = e
 		names = append(names, name)
 	}
-	// Read the data section in offset order, so the stream is consumed front to back.
+	// Read the data section in offset order, so the stream is consumed front to back. Ties
+	// (zero-size tensors) are broken by the end offset, then the name.
 	slices.SortFunc(names, func(a, b string) int {
-		return entries[a].DataOffsets[0] - entries[b].DataOffsets[0]
+		ea, eb := entries[a].DataOffsets, entries[b].DataOffsets
+		return cmp.Or(cmp.Compare(ea[0], eb[0]), cmp.Compare(ea[1], eb[1]), cmp.Compare(a, b))
 	})
-	out := make(map[string]*tensor.Tensor, len(names))
 	pos := 0
 	for _, name := range names {
 		e := entries[name]
 		if e.DataOffsets[0] < pos {
-			return nil, fmt.Errorf("%w: tensor %q overlaps the tensor before it",
+			return fmt.Errorf("%w: tensor %q overlaps the tensor before it",
 				ErrSafetensors, name)
 		}
 		if _, err := io.CopyN(io.Discard, r, int64(e.DataOffsets[0]-pos)); err != nil {
-			return nil, fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
+			return fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
 		}
-		t, err := readTensorData(r, e)
-		if err != nil {
-			return nil, fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
+		data := make([]byte, e.DataOffsets[1]-e.DataOffsets[0])
+		if _, err := io.ReadFull(r, data); err != nil {
+			return fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
 		}
-		out[name] = t
+		shape := e.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		if err := each(RawTensor{Name: name, DType: e.DType, Shape: shape, Data: data}); err != nil {
+			return err
+		}
 		pos = e.DataOffsets[1]
 	}
-	return out, nil
+	return nil
 }
 
-func checkEntry(name string, e safetensorsEntry, dataSize int64) error {
-	var elem int
-	switch e.DType {
-	case "F32":
-		elem = 4
-	case "F16", "BF16":
-		elem = 2
-	default:
-		return fmt.Errorf("%w: tensor %q has unsupported dtype %q (want F32, F16 or BF16)",
-			ErrSafetensors, name, e.DType)
+func checkEntry(name string, e safetensorsEntry, dataSize int64,
+	accept func(dtype string) bool) error {
+	elem, ok := RawDTypeSize(e.DType)
+	if !ok {
+		return fmt.Errorf("%w: tensor %q has unsupported dtype %q", ErrSafetensors, name,
+			e.DType)
+	}
+	if !accept(e.DType) {
+		return fmt.Errorf("%w: tensor %q has dtype %s, but only F32, F16 and BF16 load as "+
+			"float tensors (ReadSafetensorsRaw reads every dtype)", ErrSafetensors, name, e.DType)
 	}
 	count, err := tensor.Shape(e.Shape).NumElements()
 	if err != nil || count > math.MaxInt/elem {
@@ -140,29 +303,6 @@ func checkEntry(name string, e safetensorsEntry, dataSize int64) error {
 	return nil
 }
 
-func readTensorData(r io.Reader, e safetensorsEntry) (*tensor.Tensor, error) {
-	buf := make([]byte, e.DataOffsets[1]-e.DataOffsets[0])
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	if e.DType == "F32" {
-		data := make([]float32, len(buf)/4)
-		for i := range data {
-			data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
-		}
-		return tensor.FromFloat32(data, e.Shape...)
-	}
-	bits := make([]uint16, len(buf)/2)
-	for i := range bits {
-		bits[i] = binary.LittleEndian.Uint16(buf[2*i:])
-	}
-	dt := tensor.Float16
-	if e.DType == "BF16" {
-		dt = tensor.BFloat16
-	}
-	return tensor.FromBits16(dt, bits, e.Shape...)
-}
-
 // WriteSafetensors writes tensors, in the given order, in the safetensors format.
 func WriteSafetensors(w io.Writer, tensors []NamedTensor) error {
 	header := make(map[string]safetensorsEntry, len(tensors))
@@ -173,22 +313,13 @@ func WriteSafetensors(w io.Writer, tensors []NamedTensor) error {
 		}
 		size := nt.Tensor.Len() * nt.Tensor.DType().Size()
 		header[nt.Name] = safetensorsEntry{DType: nt.Tensor.DType().String(),
-			Shape: nt.Tensor.Shape().Clone(), DataOffsets: [2]int{off, off + size}}
+			Shape: shapeForJSON(nt.Tensor.Shape()), DataOffsets: [2]int{off, off + size}}
 		off += size
 	}
-	js, err := json.Marshal(header)
-	if err != nil {
+	bw := bufio.NewWriter(w)
+	if err := writeSafetensorsHeader(bw, header); err != nil {
 		return err
 	}
-	// Pad the header with spaces so that the data section starts 8-byte aligned.
-	for len(js)%8 != 0 {
-		js = append(js, ' ')
-	}
-	bw := bufio.NewWriter(w)
-	var lenBuf [8]byte
-	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(js)))
-	bw.Write(lenBuf[:])
-	bw.Write(js)
 	var b4 [4]byte
 	for _, nt := range tensors {
 		if f := nt.Tensor.Float32s(); f != nil {
@@ -204,6 +335,70 @@ func WriteSafetensors(w io.Writer, tensors []NamedTensor) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// WriteSafetensorsRaw writes raw tensors, in the given order, in the safetensors format. It
+// checks every tensor before writing anything.
+func WriteSafetensorsRaw(w io.Writer, tensors []RawTensor) error {
+	header := make(map[string]safetensorsEntry, len(tensors))
+	off := 0
+	for _, t := range tensors {
+		if err := t.Check(); err != nil {
+			return fmt.Errorf("safetensors: %w", err)
+		}
+		if _, dup := header[t.Name]; dup {
+			return fmt.Errorf("safetensors: tensor %q appears twice", t.Name)
+		}
+		// JSON would replace invalid UTF-8 with U+FFFD and so change the name, and a
+		// reader skips the "__metadata__" key.
+		if !utf8.ValidString(t.Name) || t.Name == "__metadata__" {
+			return fmt.Errorf("safetensors: tensor name %q is not valid UTF-8 or is reserved",
+				t.Name)
+		}
+		header[t.Name] = safetensorsEntry{DType: t.DType, Shape: shapeForJSON(t.Shape),
+			DataOffsets: [2]int{off, off + len(t.Data)}}
+		off += len(t.Data)
+	}
+	bw := bufio.NewWriter(w)
+	if err := writeSafetensorsHeader(bw, header); err != nil {
+		return err
+	}
+	for _, t := range tensors {
+		bw.Write(t.Data)
+	}
+	return bw.Flush()
+}
+
+// WriteSafetensorsRawFile writes raw tensors to path atomically, as WriteSafetensorsFile
+// does.
+func WriteSafetensorsRawFile(path string, tensors []RawTensor) error {
+	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensorsRaw(w, tensors) })
+}
+
+// shapeForJSON returns shape, or an empty list for a 0-d tensor, which JSON writes as []
+// where a nil slice would be null.
+func shapeForJSON(shape []int) []int {
+	if shape == nil {
+		return []int{}
+	}
+	return slices.Clone(shape)
+}
+
+// writeSafetensorsHeader writes the header length and the JSON header, padded with spaces so
+// that the data section starts 8-byte aligned.
+func writeSafetensorsHeader(bw *bufio.Writer, header map[string]safetensorsEntry) error {
+	js, err := json.Marshal(header)
+	if err != nil {
+		return err
+	}
+	for len(js)%8 != 0 {
+		js = append(js, ' ')
+	}
+	var lenBuf [8]byte
+	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(js)))
+	bw.Write(lenBuf[:])
+	_, err = bw.Write(js)
+	return err
 }
 
 // WriteSafetensorsFile writes tensors to path atomically: the data goes to a temporary file in

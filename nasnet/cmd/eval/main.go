@@ -57,7 +57,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
-		"weights to evaluate (.safetensors); without it the network is randomly initialised")
+		"weights to evaluate: a .safetensors file or a MindSpore .ckpt file, whose optimizer "+
+			"state is ignored; without it the network is randomly initialised")
 	fs.StringVar(&cfg.data, "data", "data",
 		"CIFAR-10 binary data: a folder with cifar-10-batches-bin/ or the .tar.gz archive")
 	fs.StringVar(&cfg.platform, "platform", "CPU", "backend to run on: CPU, GPU or Ascend")
