@@ -5,7 +5,7 @@ PYTHON ?= /usr/bin/python3
 RACE_PKGS = ./tensor/... ./kernels/... ./backend/... ./nn/... ./nasnet/... ./internal/...
 
 .PHONY: all build data eval test vet fmt-check generate generate-check test-asm test-noasm \
-	test-race bench bench-deps parity
+	test-race test-enumerate bench bench-deps parity
 
 all: build
 
@@ -51,6 +51,11 @@ test-noasm:
 
 test-race:
 	$(GO) test -count=1 -race -tags noasm -short $(RACE_PKGS)
+
+# test-enumerate enumerates all 423,624 NAS-Bench-101 cells (under a minute) and checks the
+# counts; `make test` runs it once, in test-asm.
+test-enumerate:
+	$(GO) test -count=1 -run TestEnumerateSpace ./nasnet/nasbench/
 
 # parity regenerates the PyTorch reference files in nasnet/testdata (needs PyTorch).
 parity: bench-deps

@@ -14,7 +14,9 @@ import (
 // beside the weights: Momentum's buffers, learning rate and momentum, Adam's moments, beta
 // powers and step, the loss-scale state, and the epoch and step counters of append_info.
 func isOptimizerState(name string) bool {
-	for _, prefix := range []string{"moments.", "accum.", "moment1.", "moment2.", "moment."} {
+	prefixes := []string{"moments.", "accum.", "moment1.", "moment2.", "moment.", "adam_m.",
+		"adam_v.", "train."}
+	for _, prefix := range prefixes {
 		if strings.HasPrefix(name, prefix) {
 			return true
 		}

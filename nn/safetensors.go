@@ -409,7 +409,8 @@ func WriteSafetensorsFile(path string, tensors []NamedTensor) error {
 }
 
 // WriteFileAtomic writes a file through write into a temporary file beside path, syncs it
-// and renames it to path. On any error the temporary file is removed and path is unchanged.
+// and renames it to path with mode 0644. On any error the temporary file is removed and path
+// is unchanged.
 func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -421,6 +422,10 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
+	// CreateTemp makes the file private (0600); a checkpoint is as readable as a plain file.
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	if err = write(tmp); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

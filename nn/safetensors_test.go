@@ -27,6 +27,9 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.safetensors")
 	require.NoError(t, WriteSafetensorsFile(path, []NamedTensor{{"a", a}, {"h", h}, {"b", bf}}))
 
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), st.Mode().Perm())
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	hlen := binary.LittleEndian.Uint64(raw)

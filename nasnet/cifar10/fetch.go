@@ -46,6 +46,9 @@ func Download(ctx context.Context, url, dst, wantMD5 string, progress io.Writer)
 	if err != nil {
 		return err
 	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes the file private
+		return err
+	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	defer tmp.Close()
 	h := md5.New()
@@ -113,6 +116,9 @@ func Extract(archive, dir string) error {
 func writeFile(dst string, r io.Reader) error {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".part*")
 	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes the file private
 		return err
 	}
 	defer os.Remove(tmp.Name())

@@ -22,6 +22,7 @@ import (
 
 	"github.com/renasgo/renas/backend"
 	_ "github.com/renasgo/renas/backend/cpu" // registers the CPU platform
+	"github.com/renasgo/renas/internal/cli"
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nn"
@@ -73,7 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&cfg.dropLast, "drop-last", false,
 		"skip a final partial batch, as MindSpore does (9,984 images at batch 32)")
-	fs.BoolVar(&cfg.quiet, "quiet", false, "show no progress bar")
+	fs.BoolVar(&cfg.quiet, "quiet", false,
+		"show no progress bar (none is shown when stderr is not a terminal)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: eval [flags]\n\n"+
 			"Evaluates the ReNAS NAS-Bench-101 network on the CIFAR-10 test set and prints\n"+
@@ -143,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if cfg.limit > 0 {
 		total = cfg.limit
 	}
-	if !cfg.quiet {
+	if !cfg.quiet && cli.IsTerminal(stderr) {
 		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),

@@ -1,0 +1,539 @@
+// Command train trains the ReNAS network on CIFAR-10 from scratch, or resumes a run from
+// its checkpoint.
+//
+// Usage:
+//
+//	go run ./nasnet/cmd/train [flags]
+//
+// Run with --help for the flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/renasgo/renas/backend"
+	_ "github.com/renasgo/renas/backend/cpu" // registers the CPU platform
+	"github.com/renasgo/renas/internal/cli"
+	"github.com/renasgo/renas/nasnet"
+	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nasnet/plot"
+)
+
+// Adam's constants, which no flag sets: the defaults of Kingma and Ba (2015) and of
+// torch.optim.Adam.
+const (
+	adamBeta1 = 0.9
+	adamBeta2 = 0.999
+	adamEps   = 1e-8
+)
+
+// exitInterrupted is the exit status after SIGINT or SIGTERM, 128 + SIGINT as shells use.
+const exitInterrupted = 130
+
+// errInterrupted is wrapped by the error of run when a signal stopped training.
+var errInterrupted = errors.New("interrupted")
+
+type config struct {
+	loop       nasnet.LoopConfig
+	optimizer  string
+	data       string
+	platform   string
+	out        string
+	resume     string
+	logPath    string
+	plotPath   string
+	threads    int
+	limitTrain int
+	evalLimit  int
+	quiet      bool
+	// set contains the names of the flags given on the command line.
+	set map[string]bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one ends the process at once. The checkpoint
+		// is safe either way, because it is replaced only by a complete file.
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(exitInterrupted)
+	default:
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(2)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{set: map[string]bool{}}
+	lc := &cfg.loop
+	lc.Train = nasnet.TrainConfig{Beta1: adamBeta1, Beta2: adamBeta2, Eps: adamEps}
+	var momentum, weightDecay, smoothing float64
+
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&lc.Width, "width", 32, "network width in channels (even)")
+	fs.IntVar(&lc.Epochs, "epochs", 108,
+		"passes over the training set (108 is NAS-Bench-101's longest budget)")
+	fs.IntVar(&lc.Train.BatchSize, "batch-size", 128,
+		"images per training step; the last partial batch of each epoch is dropped")
+	fs.Float64Var(&lc.LR, "lr", 0.1, "peak learning rate of the cosine schedule")
+	fs.IntVar(&lc.WarmupEpochs, "warmup-epochs", 0,
+		"epochs of linear learning-rate warm-up before the cosine decay")
+	fs.StringVar(&cfg.optimizer, "optimizer", "sgd",
+		"sgd (with --momentum and --nesterov) or adam (β1 0.9, β2 0.999, ε 1e-8)")
+	fs.Float64Var(&momentum, "momentum", 0.9, "SGD momentum")
+	fs.BoolVar(&lc.Train.Nesterov, "nesterov", false, "use Nesterov momentum with SGD")
+	fs.Float64Var(&weightDecay, "weight-decay", 5e-4,
+		"L2 penalty on convolution and dense weights")
+	fs.Float64Var(&smoothing, "label-smoothing", 0.1,
+		"weight of the uniform distribution mixed into the one-hot targets, in [0, 1)")
+
+	fs.Uint64Var(&lc.Seed, "seed", 1,
+		"seed of the initial weights and of the data order and augmentation")
+	fs.IntVar(&cfg.threads, "threads", 0, "CPU worker threads (0: one per core)")
+	fs.StringVar(&cfg.platform, "platform", "CPU", "backend to train on: CPU, GPU or Ascend")
+	fs.StringVar(&cfg.data, "data", "data",
+		"CIFAR-10 binary data: a folder with cifar-10-batches-bin/ or the .tar.gz archive")
+
+	fs.StringVar(&cfg.out, "out", "",
+		"training checkpoint (.safetensors), rewritten after every epoch; the weights alone "+
+			"go to the same name ending in .weights.safetensors (default: --resume, else "+
+			"renas/train/width<W>-seed<S>.safetensors in the user cache folder)")
+	fs.StringVar(&cfg.resume, "resume", "",
+		"continue the run stored in this training checkpoint; flags that change training "+
+			"default to its values and must not contradict them")
+	fs.StringVar(&cfg.logPath, "log", "", "append one JSON line of metrics per epoch to "+
+		"this file (truncated first unless --resume)")
+	fs.StringVar(&cfg.plotPath, "plot", "",
+		"draw the loss and accuracy curves into this PNG file after every epoch")
+	fs.IntVar(&cfg.limitTrain, "limit-train", 0,
+		"train on the first N training images only (0: all 50,000), for smoke runs")
+	fs.IntVar(&cfg.evalLimit, "eval-limit", 0,
+		"evaluate on the first N test images only (0: all 10,000)")
+	fs.BoolVar(&cfg.quiet, "quiet", false,
+		"show no progress bar (none is shown when stderr is not a terminal)")
+
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: train [flags]\n\n"+
+			"Trains the ReNAS NAS-Bench-101 network on CIFAR-10 with random crops and flips,\n"+
+			"a cosine learning-rate schedule and label smoothing. After every epoch it\n"+
+			"evaluates the test set and writes a checkpoint, which --resume continues.\n"+
+			"SIGINT or SIGTERM stops training, and the checkpoint then contains the last\n"+
+			"complete epoch.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+
+	fs.Visit(func(f *flag.Flag) { cfg.set[f.Name] = true })
+	lc.Train.Momentum = float32(momentum)
+	lc.Train.WeightDecay = float32(weightDecay)
+	lc.Train.LabelSmoothing = float32(smoothing)
+	switch cfg.optimizer {
+	case "sgd":
+		lc.Train.Optimizer = nasnet.SGD
+	case "adam":
+		lc.Train.Optimizer = nasnet.Adam
+	default:
+		return nil, fmt.Errorf("--optimizer must be sgd or adam, got %q", cfg.optimizer)
+	}
+	return cfg, checkFlags(cfg)
+}
+
+func checkFlags(cfg *config) error {
+	lc := &cfg.loop
+	switch {
+	case lc.Width <= 0 || lc.Width%2 != 0:
+		return fmt.Errorf("--width must be a positive even number, got %d", lc.Width)
+	case lc.Epochs <= 0:
+		return fmt.Errorf("--epochs must be positive, got %d", lc.Epochs)
+	case lc.Train.BatchSize <= 0:
+		return fmt.Errorf("--batch-size must be positive, got %d", lc.Train.BatchSize)
+	case !(lc.LR > 0):
+		return fmt.Errorf("--lr must be positive, got %v", lc.LR)
+	case lc.WarmupEpochs < 0 || lc.WarmupEpochs > lc.Epochs:
+		return fmt.Errorf("--warmup-epochs must be from 0 to --epochs %d, got %d", lc.Epochs,
+			lc.WarmupEpochs)
+	case lc.Train.Momentum < 0 || lc.Train.Momentum >= 1:
+		return fmt.Errorf("--momentum must be in [0, 1), got %v", lc.Train.Momentum)
+	case lc.Train.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay must be 0 or positive, got %v", lc.Train.WeightDecay)
+	case lc.Train.LabelSmoothing < 0 || lc.Train.LabelSmoothing >= 1:
+		return fmt.Errorf("--label-smoothing must be in [0, 1), got %v",
+			lc.Train.LabelSmoothing)
+	case cfg.threads < 0:
+		return fmt.Errorf("--threads must be 0 or positive, got %d", cfg.threads)
+	case cfg.limitTrain < 0:
+		return fmt.Errorf("--limit-train must be 0 or positive, got %d", cfg.limitTrain)
+	case cfg.evalLimit < 0:
+		return fmt.Errorf("--eval-limit must be 0 or positive, got %d", cfg.evalLimit)
+	case cfg.out != "" && !strings.HasSuffix(cfg.out, ".safetensors"):
+		return fmt.Errorf("--out %s must end in .safetensors", cfg.out)
+	case cfg.out != "" && strings.HasSuffix(cfg.out, ".weights.safetensors"):
+		return fmt.Errorf("--out %s must not end in .weights.safetensors, the name of the "+
+			"weights-only file", cfg.out)
+	}
+	return nil
+}
+
+// trainingFlags are the flags stored in a checkpoint, each with a function that copies the
+// stored value into cfg.
+var trainingFlags = []struct {
+	name string
+	copy func(cfg *config, stored nasnet.CheckpointInfo)
+}{
+	{"width", func(c *config, s nasnet.CheckpointInfo) { c.loop.Width = s.Config.Width }},
+	{"epochs", func(c *config, s nasnet.CheckpointInfo) { c.loop.Epochs = s.Config.Epochs }},
+	{"batch-size", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.BatchSize = s.Config.Train.BatchSize
+	}},
+	{"lr", func(c *config, s nasnet.CheckpointInfo) { c.loop.LR = s.Config.LR }},
+	{"warmup-epochs", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.WarmupEpochs = s.Config.WarmupEpochs
+	}},
+	{"optimizer", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.Optimizer = s.Config.Train.Optimizer
+	}},
+	{"momentum", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.Momentum = s.Config.Train.Momentum
+	}},
+	{"nesterov", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.Nesterov = s.Config.Train.Nesterov
+	}},
+	{"weight-decay", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.WeightDecay = s.Config.Train.WeightDecay
+	}},
+	{"label-smoothing", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.LabelSmoothing = s.Config.Train.LabelSmoothing
+	}},
+	{"seed", func(c *config, s nasnet.CheckpointInfo) { c.loop.Seed = s.Config.Seed }},
+	{"limit-train", func(c *config, s nasnet.CheckpointInfo) { c.limitTrain = s.TrainImages }},
+}
+
+// applyCheckpoint takes the training flags that the command line leaves out from the
+// checkpoint to resume, and rejects those that contradict it.
+func applyCheckpoint(cfg *config, stored nasnet.CheckpointInfo) error {
+	for _, f := range trainingFlags {
+		given := *cfg
+		f.copy(cfg, stored)
+		if !cfg.set[f.name] || given.loop == cfg.loop && given.limitTrain == cfg.limitTrain {
+			continue
+		}
+		if f.name == "limit-train" && given.limitTrain == 0 {
+			// 0 means the whole set, which the checkpoint may have used.
+			continue
+		}
+		return fmt.Errorf("%s: the checkpoint was trained with different --%s; drop the "+
+			"flag to use its value, or start a new run with another --out", cfg.resume, f.name)
+	}
+	// The Adam constants have no flags, and the stored ones are kept.
+	cfg.loop.Train.Beta1 = stored.Config.Train.Beta1
+	cfg.loop.Train.Beta2 = stored.Config.Train.Beta2
+	cfg.loop.Train.Eps = stored.Config.Train.Eps
+	return checkFlags(cfg)
+}
+
+// outputPaths returns the checkpoint and weights paths and creates the default folder.
+func outputPaths(cfg *config) (string, string, error) {
+	out := cfg.out
+	switch {
+	case out == "" && cfg.resume != "":
+		out = cfg.resume
+	case out == "":
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return "", "", fmt.Errorf("no --out given and %w", err)
+		}
+		dir := filepath.Join(cache, "renas", "train")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", "", fmt.Errorf("creating the default --out folder: %w", err)
+		}
+		out = filepath.Join(dir, fmt.Sprintf("width%d-seed%d.safetensors", cfg.loop.Width,
+			cfg.loop.Seed))
+	}
+	if cfg.resume == "" {
+		if _, err := os.Stat(out); err == nil {
+			return "", "", fmt.Errorf("%s already exists: continue it with --resume %s, or "+
+				"choose another --out", out, out)
+		}
+	}
+	return out, strings.TrimSuffix(out, ".safetensors") + ".weights.safetensors", nil
+}
+
+func newLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+		Level: slog.LevelInfo,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	if cfg.resume != "" {
+		stored, err := nasnet.ReadCheckpointInfo(cfg.resume)
+		if err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		if err := applyCheckpoint(cfg, stored); err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+	}
+	out, weights, err := outputPaths(cfg)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+
+	be, err := backend.Open(cfg.platform, backend.Options{Threads: cfg.threads})
+	if err != nil {
+		return fmt.Errorf("--platform: %w", err)
+	}
+	defer be.Close()
+	train, test, err := loadData(cfg)
+	if err != nil {
+		return err
+	}
+	loop, err := newLoop(be, cfg, train)
+	if err != nil {
+		return err
+	}
+	log.Info("training", "width", cfg.loop.Width, "epochs", cfg.loop.Epochs,
+		"from_epoch", loop.Epoch(), "train_images", train.Len(),
+		"steps_per_epoch", loop.StepsPerEpoch(), "batch_size", cfg.loop.Train.BatchSize,
+		"checkpoint", out, "backend", be.Describe())
+	if loop.Epoch() == cfg.loop.Epochs {
+		log.Info("the checkpoint already contains every epoch; writing the weights only",
+			"checkpoint", out)
+	}
+
+	logFile, err := openLog(cfg)
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close()
+	}
+	var bar *progress
+	opt := nasnet.RunOptions{Checkpoint: out, Test: test, EvalLimit: cfg.evalLimit,
+		OnEpoch: func(m nasnet.EpochMetrics) error {
+			bar.clear()
+			return finishEpoch(cfg, loop, m, weights, logFile, log)
+		}}
+	if !cfg.quiet && cli.IsTerminal(stderr) {
+		bar = &progress{stderr: stderr, epochs: cfg.loop.Epochs, testImages: evalCount(cfg,
+			test)}
+		opt.OnStep, opt.OnEval = bar.step, bar.eval
+	}
+	err = loop.Run(ctx, opt)
+	bar.clear()
+	if err != nil {
+		switch {
+		case ctx.Err() == nil:
+		case loop.Epoch() == 0:
+			return fmt.Errorf("%w before the first epoch ended; no checkpoint was written",
+				errInterrupted)
+		default:
+			return fmt.Errorf("%w: %s contains epoch %d of %d; continue with --resume %s",
+				errInterrupted, out, loop.Epoch(), cfg.loop.Epochs, out)
+		}
+		return err
+	}
+	if err := nasnet.SaveCheckpoint(loop.Network(), weights); err != nil {
+		return err
+	}
+	printSummary(stdout, loop, out, weights)
+	return nil
+}
+
+func loadData(cfg *config) (train, test *cifar10.Set, err error) {
+	if train, err = cifar10.LoadTrain(cfg.data); err != nil {
+		return nil, nil, err
+	}
+	if cfg.limitTrain > train.Len() {
+		return nil, nil, fmt.Errorf("--limit-train %d is out of range: the training set has "+
+			"%d images", cfg.limitTrain, train.Len())
+	}
+	if cfg.limitTrain > 0 {
+		train = &cifar10.Set{Images: train.Images[:cfg.limitTrain*cifar10.ImageBytes],
+			Labels: train.Labels[:cfg.limitTrain]}
+	}
+	if test, err = cifar10.LoadTest(cfg.data); err != nil {
+		return nil, nil, err
+	}
+	if cfg.evalLimit > test.Len() {
+		return nil, nil, fmt.Errorf("--eval-limit %d is out of range: the test set has %d "+
+			"images", cfg.evalLimit, test.Len())
+	}
+	return train, test, nil
+}
+
+func evalCount(cfg *config, test *cifar10.Set) int {
+	if cfg.evalLimit > 0 {
+		return cfg.evalLimit
+	}
+	return test.Len()
+}
+
+func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.TrainLoop, error) {
+	if cfg.resume == "" {
+		loop, err := nasnet.NewTrainLoop(be, cfg.loop, train)
+		if err != nil {
+			return nil, err
+		}
+		return loop, nil
+	}
+	loop, err := nasnet.ResumeTrainLoop(be, cfg.resume, cfg.loop, train)
+	if err != nil {
+		return nil, fmt.Errorf("--resume: %w", err)
+	}
+	return loop, nil
+}
+
+// openLog opens the --log file: truncated for a new run, appended to when resuming.
+func openLog(cfg *config) (*os.File, error) {
+	if cfg.logPath == "" {
+		return nil, nil
+	}
+	mode := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if cfg.resume != "" {
+		mode = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	f, err := os.OpenFile(cfg.logPath, mode, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--log: %w", err)
+	}
+	return f, nil
+}
+
+// finishEpoch writes the weights, the log line and the plot of a completed epoch, whose
+// checkpoint is already written.
+func finishEpoch(cfg *config, loop *nasnet.TrainLoop, m nasnet.EpochMetrics, weights string,
+	logFile *os.File, log *slog.Logger) error {
+	log.Info("epoch done", "epoch", m.Epoch, "epochs", cfg.loop.Epochs, "lr", m.LR,
+		"train_loss", round(m.TrainLoss), "train_top1", round(m.TrainTop1),
+		"test_loss", round(m.TestLoss), "test_top1", round(m.TestTop1),
+		"seconds", round(m.Seconds), "images_per_second", round(m.ImagesPerSecond))
+	if err := nasnet.SaveCheckpoint(loop.Network(), weights); err != nil {
+		return err
+	}
+	if logFile != nil {
+		if err := json.NewEncoder(logFile).Encode(m); err != nil {
+			return fmt.Errorf("--log: %w", err)
+		}
+	}
+	if cfg.plotPath != "" {
+		if err := plot.WriteCurvesFile(cfg.plotPath, loop.History()); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+	}
+	return nil
+}
+
+// round keeps 4 decimals, which is enough for a log line.
+func round(v float64) float64 {
+	const scale = 1e4
+	return float64(int64(v*scale+0.5)) / scale
+}
+
+func printSummary(w io.Writer, loop *nasnet.TrainLoop, out, weights string) {
+	history := loop.History()
+	if len(history) == 0 {
+		fmt.Fprintf(w, "no epochs trained; checkpoint %s\n", out)
+		return
+	}
+	last := history[len(history)-1]
+	fmt.Fprintf(w, "trained %d of %d epochs, width %d\n", last.Epoch, loop.Config().Epochs,
+		loop.Config().Width)
+	fmt.Fprintf(w, "train   loss %.4f  top-1 %6.2f %%\n", last.TrainLoss, 100*last.TrainTop1)
+	fmt.Fprintf(w, "test    loss %.4f  top-1 %6.2f %% (%d images)\n", last.TestLoss,
+		100*last.TestTop1, last.TestImages)
+	fmt.Fprintf(w, "checkpoint %s\n", out)
+	fmt.Fprintf(w, "weights    %s\n", weights)
+}
+
+// progress shows a progress bar for the steps of the current epoch, then for its
+// evaluation. A nil *progress shows nothing.
+type progress struct {
+	stderr     io.Writer
+	epochs     int
+	testImages int
+	bar        *progressbar.ProgressBar
+	epoch      int
+	evaluating bool
+}
+
+func (p *progress) newBar(total int, unit, description string) {
+	p.clear()
+	p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.stderr),
+		progressbar.OptionSetDescription(description), progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(), progressbar.OptionSetItsString(unit),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+}
+
+func (p *progress) step(s nasnet.StepProgress) {
+	if p.bar == nil || p.epoch != s.Epoch || p.evaluating {
+		p.newBar(s.Steps, "step", "")
+		p.epoch, p.evaluating = s.Epoch, false
+	}
+	p.bar.Describe(fmt.Sprintf("epoch %d/%d  loss %.4f  top-1 %5.1f %%", s.Epoch, p.epochs,
+		s.Loss, 100*s.Top1))
+	p.bar.Set(s.Step)
+	if s.Step == s.Steps {
+		// The evaluation follows at once; starting its bar now makes its rate count the
+		// first batch.
+		p.newBar(p.testImages, "img", fmt.Sprintf("epoch %d/%d  test", p.epoch, p.epochs))
+		p.evaluating = true
+	}
+}
+
+func (p *progress) eval(done int) {
+	if p.bar != nil {
+		p.bar.Set(done)
+	}
+}
+
+// clear removes the bar from the terminal.
+func (p *progress) clear() {
+	if p == nil || p.bar == nil {
+		return
+	}
+	p.bar.Finish()
+	fmt.Fprint(p.stderr, "\r\033[K")
+	p.bar = nil
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/renasgo/renas/backend/cpu"
+	"github.com/renasgo/renas/internal/datatest"
+	"github.com/renasgo/renas/nasnet"
+	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nn"
+)
+
+func runCommand(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func TestHelp(t *testing.T) {
+	_, stderr, err := runCommand(t, context.Background(), "--help")
+	require.ErrorIs(t, err, flag.ErrHelp)
+	for _, name := range []string{"--width", "--epochs", "--batch-size", "--lr", "--momentum",
+		"--nesterov", "--weight-decay", "--label-smoothing", "--warmup-epochs", "--optimizer",
+		"--seed", "--threads", "--data", "--out", "--resume", "--log", "--plot",
+		"--limit-train", "--eval-limit", "--quiet"} {
+		assert.Regexp(t, `(?m)^  -`+strings.TrimPrefix(name, "--")+`\b`, stderr, name)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--width", "3"}, "--width must be a positive even number, got 3"},
+		{[]string{"--width", "0"}, "--width"},
+		{[]string{"--epochs", "0"}, "--epochs must be positive"},
+		{[]string{"--batch-size", "-1"}, "--batch-size must be positive"},
+		{[]string{"--lr", "0"}, "--lr must be positive"},
+		{[]string{"--lr", "NaN"}, "--lr must be positive"},
+		{[]string{"--epochs", "2", "--warmup-epochs", "3"}, "--warmup-epochs"},
+		{[]string{"--momentum", "1"}, "--momentum must be in [0, 1)"},
+		{[]string{"--weight-decay", "-1e-4"}, "--weight-decay"},
+		{[]string{"--label-smoothing", "1"}, "--label-smoothing must be in [0, 1)"},
+		{[]string{"--optimizer", "rmsprop"}, `--optimizer must be sgd or adam, got "rmsprop"`},
+		{[]string{"--threads", "-2"}, "--threads"},
+		{[]string{"--limit-train", "-5"}, "--limit-train"},
+		{[]string{"--eval-limit", "-5"}, "--eval-limit"},
+		{[]string{"--out", "run.ckpt"}, "--out run.ckpt must end in .safetensors"},
+		{[]string{"--out", "run.weights.safetensors"}, "must not end in .weights.safetensors"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+	} {
+		_, _, err := runCommand(t, context.Background(), c.args...)
+		require.Error(t, err, "%v", c.args)
+		assert.Contains(t, err.Error(), c.want, "%v", c.args)
+		assert.NotContains(t, err.Error(), "\n", "%v: error is one line", c.args)
+	}
+}
+
+func TestMissingData(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := runCommand(t, context.Background(), "--data", filepath.Join(dir, "none"),
+		"--out", filepath.Join(dir, "run.safetensors"), "--quiet")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CIFAR-10 data")
+	assert.Contains(t, err.Error(), "none")
+}
+
+func TestOutExistsWithoutResume(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run.safetensors")
+	require.NoError(t, os.WriteFile(out, []byte("x"), 0o644))
+	_, _, err := runCommand(t, context.Background(), "--out", out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), out+" already exists: continue it with --resume")
+}
+
+// writeCheckpoint trains one step of a width-2 network on 2 random images and returns the
+// path of its checkpoint.
+func writeCheckpoint(t *testing.T) string {
+	t.Helper()
+	set := &cifar10.Set{Images: make([]byte, 2*cifar10.ImageBytes), Labels: make([]uint8, 2)}
+	for i := range set.Images {
+		set.Images[i] = byte(i * 7)
+	}
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	cfg := nasnet.LoopConfig{Width: 2, Epochs: 2, LR: 0.1, Seed: 3,
+		Train: nasnet.TrainConfig{BatchSize: 2, Momentum: 0.9}}
+	loop, err := nasnet.NewTrainLoop(be, cfg, set)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "run.safetensors")
+	_, err = loop.RunEpoch(context.Background(), nasnet.RunOptions{Checkpoint: path})
+	require.NoError(t, err)
+	return path
+}
+
+func TestResumeBadCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a checkpoint at all"), 0o644))
+	good := writeCheckpoint(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing file", []string{"--resume", filepath.Join(dir, "none.safetensors")},
+			[]string{"--resume", "none.safetensors", "no such file"}},
+		{"garbage", []string{"--resume", garbage}, []string{"--resume: " + garbage + ":"}},
+		{"other width", []string{"--resume", good, "--width", "8"},
+			[]string{good, "different --width"}},
+		{"other optimizer", []string{"--resume", good, "--optimizer", "adam"},
+			[]string{good, "different --optimizer"}},
+	} {
+		_, _, err := runCommand(t, context.Background(), c.args...)
+		require.Error(t, err, c.name)
+		for _, want := range c.want {
+			assert.Contains(t, err.Error(), want, c.name)
+		}
+		assert.NotContains(t, err.Error(), "\n", "%s: error is one line", c.name)
+	}
+}
+
+func TestApplyCheckpointKeepsStoredValues(t *testing.T) {
+	path := writeCheckpoint(t)
+	stored, err := nasnet.ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cfg, err := parseFlags([]string{"--resume", path, "--seed", "3", "--threads", "1"}, &stderr)
+	require.NoError(t, err)
+	require.NoError(t, applyCheckpoint(cfg, stored))
+	assert.Equal(t, stored.Config, cfg.loop)
+	assert.Equal(t, 2, cfg.limitTrain)
+}
+
+// TestTrainAndResume runs the command on the first 16 real training images for 3 epochs,
+// then again with an interruption once the first checkpoint exists, resumed to the end. Both
+// runs must write the same weights. It also checks the log, the plot and the messages.
+func TestTrainAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: unpacks the CIFAR-10 archive and trains for a few seconds")
+	}
+	data := unpackCIFAR10(t)
+	dir := t.TempDir()
+	args := func(name string, extra ...string) []string {
+		return append([]string{"--data", data, "--width", "4", "--batch-size", "8",
+			"--epochs", "3", "--limit-train", "16", "--eval-limit", "16", "--threads", "2",
+			"--quiet", "--log", filepath.Join(dir, name+".jsonl"),
+			"--plot", filepath.Join(dir, name+".png")}, extra...)
+	}
+	whole := filepath.Join(dir, "whole.safetensors")
+	stdout, _, err := runCommand(t, context.Background(), args("whole", "--out", whole)...)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "trained 3 of 3 epochs, width 4")
+	assert.Contains(t, stdout, "weights    "+filepath.Join(dir, "whole.weights.safetensors"))
+	assertLogEpochs(t, filepath.Join(dir, "whole.jsonl"), 1, 2, 3)
+	info, err := nasnet.ReadCheckpointInfo(whole)
+	require.NoError(t, err)
+	assert.Equal(t, 3, info.Epoch)
+	assert.Equal(t, 16, info.TrainImages)
+	f, err := os.Open(filepath.Join(dir, "whole.png"))
+	require.NoError(t, err)
+	_, err = png.Decode(f)
+	f.Close()
+	require.NoError(t, err)
+
+	// Stop the second run as soon as its first checkpoint is on disk, wherever it is then.
+	resumed := filepath.Join(dir, "resumed.safetensors")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, _, err := runCommand(t, ctx, args("resumed", "--out", resumed)...)
+		done <- err
+	}()
+	for stopped := false; !stopped; {
+		select {
+		case err = <-done:
+			stopped = true
+		case <-time.After(5 * time.Millisecond):
+			if _, statErr := os.Stat(resumed); statErr == nil {
+				cancel()
+			}
+		}
+	}
+	cancel()
+	if err != nil {
+		require.ErrorIs(t, err, errInterrupted)
+		assert.Contains(t, err.Error(), "continue with --resume "+resumed)
+		_, _, err = runCommand(t, context.Background(), args("resumed", "--resume", resumed)...)
+		require.NoError(t, err)
+	}
+	assertLogEpochs(t, filepath.Join(dir, "resumed.jsonl"), 1, 2, 3)
+	want, err := nn.ReadSafetensorsFile(filepath.Join(dir, "whole.weights.safetensors"))
+	require.NoError(t, err)
+	got, err := nn.ReadSafetensorsFile(filepath.Join(dir, "resumed.weights.safetensors"))
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for name, w := range want {
+		require.Contains(t, got, name)
+		assert.Equal(t, w.Float32s(), got[name].Float32s(), name)
+	}
+	net, err := nasnet.LoadCheckpoint(filepath.Join(dir, "resumed.weights.safetensors"), 0)
+	require.NoError(t, err)
+	assert.Equal(t, 4, net.Width)
+
+	_, stderr, err := runCommand(t, context.Background(), args("whole", "--resume", whole)...)
+	require.NoError(t, err)
+	assert.Contains(t, stderr, "already contains every epoch")
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	_, _, err = runCommand(t, ctx, args("never", "--out",
+		filepath.Join(dir, "never.safetensors"))...)
+	require.ErrorIs(t, err, errInterrupted)
+	assert.Contains(t, err.Error(), "before the first epoch ended; no checkpoint was written")
+}
+
+// unpackCIFAR10 writes the batch files of the CIFAR-10 archive into a temporary folder, which
+// the command reads much faster than the compressed archive.
+func unpackCIFAR10(t *testing.T) string {
+	t.Helper()
+	files := append(slices.Clone(cifar10.TrainFiles), cifar10.TestFiles...)
+	set, err := cifar10.Load(datatest.CIFAR10Archive(t), files) // one pass over the archive
+	require.NoError(t, err)
+	dir := t.TempDir()
+	for i, name := range files {
+		records := make([]byte, 0, cifar10.RecordsPerFile*cifar10.RecordBytes)
+		for k := i * cifar10.RecordsPerFile; k < (i+1)*cifar10.RecordsPerFile; k++ {
+			records = append(records, set.Labels[k])
+			records = append(records, set.Image(k)...)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), records, 0o644))
+	}
+	return dir
+}
+
+func assertLogEpochs(t *testing.T, path string, epochs ...int) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var got []int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m nasnet.EpochMetrics
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "log line %q", sc.Text())
+		assert.Equal(t, 16, m.TestImages)
+		assert.Greater(t, m.TrainLoss, 0.0)
+		got = append(got, m.Epoch)
+	}
+	require.NoError(t, sc.Err())
+	assert.Equal(t, epochs, got)
+}

@@ -1,0 +1,108 @@
+// Package plot draws the learning curves of a training run as a PNG image, with
+// gonum.org/v1/plot.
+package plot
+
+import (
+	"fmt"
+	"io"
+
+	gonumplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/renasgo/renas/nasnet"
+	"github.com/renasgo/renas/nn"
+)
+
+// Size of the image: two panels side by side.
+const (
+	Width  = 10 * vg.Inch
+	Height = 4 * vg.Inch
+)
+
+// WriteCurves draws the loss (left) and the top-1 accuracy in percent (right) of every
+// epoch in history, on the training and the test set, and writes the image as PNG. The
+// test curves are left out when no epoch was evaluated.
+func WriteCurves(w io.Writer, history []nasnet.EpochMetrics) error {
+	if len(history) == 0 {
+		return fmt.Errorf("plot: no epochs to draw")
+	}
+	hasTest := false
+	for _, m := range history {
+		hasTest = hasTest || m.TestImages > 0
+	}
+	loss, err := newPanel("Loss", "cross-entropy", history, hasTest, true,
+		func(m nasnet.EpochMetrics) (float64, float64) { return m.TrainLoss, m.TestLoss })
+	if err != nil {
+		return err
+	}
+	acc, err := newPanel("Accuracy", "top-1 (%)", history, hasTest, false,
+		func(m nasnet.EpochMetrics) (float64, float64) {
+			return 100 * m.TrainTop1, 100 * m.TestTop1
+		})
+	if err != nil {
+		return err
+	}
+	img := vgimg.New(Width, Height)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Centimeter, PadTop: vg.Millimeter,
+		PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: vg.Centimeter}
+	canvases := gonumplot.Align([][]*gonumplot.Plot{{loss, acc}}, tiles, dc)
+	loss.Draw(canvases[0][0])
+	acc.Draw(canvases[0][1])
+	_, err = vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+	return err
+}
+
+// WriteCurvesFile writes the image of WriteCurves to path atomically (see
+// nn.WriteFileAtomic).
+func WriteCurvesFile(path string, history []nasnet.EpochMetrics) error {
+	return nn.WriteFileAtomic(path, func(w io.Writer) error { return WriteCurves(w, history) })
+}
+
+// series is one curve of a panel.
+type series struct {
+	name string
+	xys  plotter.XYs
+}
+
+// newPanel returns a plot of the train and (with hasTest) test values that value picks
+// from each epoch. The legend goes where the curves end up: top right for a falling loss,
+// bottom right for a rising accuracy.
+func newPanel(title, yLabel string, history []nasnet.EpochMetrics, hasTest, legendTop bool,
+	value func(nasnet.EpochMetrics) (train, test float64)) (*gonumplot.Plot, error) {
+	p := gonumplot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = yLabel
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = legendTop
+	train := series{name: "train", xys: make(plotter.XYs, len(history))}
+	test := series{name: "test"}
+	for i, m := range history {
+		tr, te := value(m)
+		train.xys[i] = plotter.XY{X: float64(m.Epoch), Y: tr}
+		if m.TestImages > 0 {
+			test.xys = append(test.xys, plotter.XY{X: float64(m.Epoch), Y: te})
+		}
+	}
+	curves := []series{train}
+	if hasTest {
+		curves = append(curves, test)
+	}
+	for i, s := range curves {
+		line, points, err := plotter.NewLinePoints(s.xys)
+		if err != nil {
+			return nil, fmt.Errorf("plot: %s %s: %w", title, s.name, err)
+		}
+		line.Color = plotutil.Color(i)
+		points.Color = plotutil.Color(i)
+		points.Shape = plotutil.Shape(i)
+		p.Add(line, points)
+		p.Legend.Add(s.name, line, points)
+	}
+	return p, nil
+}

@@ -1,0 +1,45 @@
+package plot
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/renasgo/renas/nasnet"
+)
+
+func TestWriteCurvesFileIsPNG(t *testing.T) {
+	history := []nasnet.EpochMetrics{
+		{Epoch: 1, TrainLoss: 2.1, TrainTop1: 0.2, TestLoss: 2.0, TestTop1: 0.25, TestImages: 100},
+		{Epoch: 2, TrainLoss: 1.7, TrainTop1: 0.38, TestLoss: 1.8, TestTop1: 0.33, TestImages: 100},
+		{Epoch: 3, TrainLoss: 1.4, TrainTop1: 0.5, TestLoss: 1.6, TestTop1: 0.41, TestImages: 100},
+	}
+	path := filepath.Join(t.TempDir(), "curves.png")
+	require.NoError(t, WriteCurvesFile(path, history))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	assert.Equal(t, int(Width/vg.Inch*vgimg.DefaultDPI), img.Bounds().Dx())
+	assert.Equal(t, int(Height/vg.Inch*vgimg.DefaultDPI), img.Bounds().Dy())
+}
+
+func TestWriteCurvesWithoutTestSet(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, WriteCurves(&buf, []nasnet.EpochMetrics{{Epoch: 1, TrainLoss: 2}}))
+	_, err := png.Decode(&buf)
+	assert.NoError(t, err)
+}
+
+func TestWriteCurvesRejectsEmptyHistory(t *testing.T) {
+	var buf bytes.Buffer
+	assert.ErrorContains(t, WriteCurves(&buf, nil), "no epochs")
+	assert.Zero(t, buf.Len())
+}
