@@ -2,6 +2,7 @@ package nasnet
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -40,6 +41,9 @@ func LoadCheckpoint(path string, width int) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%s: checkpoint holds no tensors", path)
+	}
 	if width == 0 {
 		var ok bool
 		if width, ok = widthOf(raw); !ok {
@@ -75,6 +79,14 @@ func LoadCheckpoint(path string, width int) (*Network, error) {
 	}
 	if err := nn.LoadStrict(params, tensors, isOptimizerState); err != nil {
 		return nil, fmt.Errorf("%s: %w (network width %d)", path, err, width)
+	}
+	for _, p := range params {
+		for _, v := range p.Value.Float32s() {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("%s: tensor %s holds NaN or infinite values", path,
+					p.Name)
+			}
+		}
 	}
 	return net, nil
 }

@@ -58,7 +58,7 @@ func Evaluate(inf *Inference, set *cifar10.Set, opt EvalOptions) (*EvalResult, e
 	var top1, top5 int
 	var loss float64
 	var classSeen, classRight [NumClasses]int
-	input := make([]float32, opt.BatchSize*cifar10.ImageBytes)
+	input := make([]float32, min(opt.BatchSize, total)*cifar10.ImageBytes)
 	start := time.Now()
 	for from := 0; from < total; from += opt.BatchSize {
 		to := min(from+opt.BatchSize, total)

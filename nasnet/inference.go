@@ -179,6 +179,16 @@ func (inf *Inference) cell(ops *cellOps, st *stageBuffers, x backend.Buffer,
 	return nil
 }
 
+// BytesPerImage returns the activation memory that Forward allocates per image of a batch.
+func (inf *Inference) BytesPerImage() int64 {
+	c := int64(inf.width)
+	floats := int64(3*ImageSize*ImageSize) + c + NumClasses
+	for _, side := range []int64{32, 16, 8} {
+		floats += 8 * c * side * side // a, b and six intermediates per stage
+	}
+	return 4 * floats
+}
+
 // buffers returns the activations for batch size n, allocating them on first use.
 func (inf *Inference) buffers(n int) (*batchBuffers, error) {
 	if bufs, ok := inf.byBatch[n]; ok {

@@ -26,6 +26,10 @@ import (
 // DefaultWidth is the channel count of the published network.
 const DefaultWidth = 128
 
+// MaxWidth is the largest width that New accepts. NAS-Bench-101 networks have at most 512
+// channels, and a width-1024 network already holds about 280 M parameters.
+const MaxWidth = 1024
+
 // NumClasses is the number of CIFAR-10 classes.
 const NumClasses = 10
 
@@ -50,8 +54,9 @@ type Network struct {
 // New returns a network of the given width with weights drawn from a generator seeded with
 // seed, and identity batch normalization. The width must be even and positive.
 func New(width int, seed uint64) (*Network, error) {
-	if width <= 0 || width%2 != 0 {
-		return nil, fmt.Errorf("nasnet: width must be a positive even number, got %d", width)
+	if width <= 0 || width%2 != 0 || width > MaxWidth {
+		return nil, fmt.Errorf("nasnet: width must be a positive even number up to %d, got %d",
+			MaxWidth, width)
 	}
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	net := &Network{

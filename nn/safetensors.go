@@ -2,6 +2,7 @@ package nn
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -10,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"unicode/utf8"
 
@@ -227,9 +227,9 @@ func readSafetensorsRaw(r io.Reader, size int64, accept func(dtype string) bool,
 	if _, err := io.ReadFull(r, header); err != nil {
 		return fmt.Errorf("%w: reading the header: %v", ErrSafetensors, err)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(header, &raw); err != nil {
-		return fmt.Errorf("%w: header is not a JSON object: %v", ErrSafetensors, err)
+	raw, err := decodeHeaderObject(header)
+	if err != nil {
+		return err
 	}
 	dataSize := size - 8 - int64(n)
 	entries := make(map[string]safetensorsEntry, len(raw))
@@ -408,32 +408,40 @@ func WriteSafetensorsFile(path string, tensors []NamedTensor) error {
 	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors) })
 }
 
-// WriteFileAtomic writes a file through write into a temporary file beside path, syncs it
-// and renames it to path with mode 0644. On any error the temporary file is removed and path
-// is unchanged.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+// decodeHeaderObject decodes the top-level JSON object of a header into its members, and
+// rejects a name that appears twice, which a map would silently collapse to one entry.
+func decodeHeaderObject(header []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(header))
+	notObject := func(err error) error {
+		return fmt.Errorf("%w: header is not a JSON object: %v", ErrSafetensors, err)
 	}
-	defer func() {
+	if tok, err := dec.Token(); err != nil {
+		return nil, notObject(err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, notObject(fmt.Errorf("starts with %v", tok))
+	}
+	raw := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			return nil, notObject(err)
 		}
-	}()
-	// CreateTemp makes the file private (0600); a checkpoint is as readable as a plain file.
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		name, _ := tok.(string)
+		var msg json.RawMessage
+		if err := dec.Decode(&msg); err != nil {
+			return nil, notObject(err)
+		}
+		if _, dup := raw[name]; dup {
+			return nil, fmt.Errorf("%w: tensor %q appears twice in the header", ErrSafetensors,
+				name)
+		}
+		raw[name] = msg
 	}
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	if _, err := dec.Token(); err != nil {
+		return nil, notObject(err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, notObject(fmt.Errorf("data after the object"))
 	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return raw, nil
 }

@@ -43,7 +43,11 @@ func (b *Backend) Platform() string { return backend.PlatformCPU }
 
 // Describe returns the kernel path and the thread count.
 func (b *Backend) Describe() string {
-	return fmt.Sprintf("CPU (kernels: %s, %d threads)", kernels.Path(), b.threads)
+	unit := "threads"
+	if b.threads == 1 {
+		unit = "thread"
+	}
+	return fmt.Sprintf("CPU (kernels: %s, %d %s)", kernels.Path(), b.threads, unit)
 }
 
 // Supports reports true for every operation kind.

@@ -76,7 +76,13 @@ func Load(src string, files []string) (*Set, error) {
 			dir = filepath.Join(dir, "cifar-10-batches-bin")
 		}
 		for _, name := range files {
-			if err := set.readFile(filepath.Join(dir, name)); err != nil {
+			path := filepath.Join(dir, name)
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("CIFAR-10 data: %s not found in %s or in its "+
+					"cifar-10-batches-bin/ folder (run `make data` to fetch the data set)",
+					name, src)
+			}
+			if err := set.readFile(path); err != nil {
 				return nil, err
 			}
 		}
@@ -142,6 +148,10 @@ func (s *Set) readArchive(p string, files []string) error {
 		}
 		parts[i] = part
 		found++
+	}
+	// Read the archive to its end, so that gzip verifies its checksum and length.
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return fmt.Errorf("%s: reading the archive: %w", p, err)
 	}
 	for _, part := range parts {
 		s.Images = append(s.Images, part.Images...)

@@ -88,6 +88,19 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 	_, err = LoadTest(archive)
 	assert.ErrorContains(t, err, "archive has no test_batch.bin")
 
+	writeTarGz(t, archive, map[string][]byte{"test_batch.bin": fakeBatch(RecordsPerFile)})
+	good, err := os.ReadFile(archive)
+	require.NoError(t, err)
+	damaged := append([]byte(nil), good...)
+	damaged[len(damaged)-6] ^= 0xff // inside the gzip CRC-32 trailer
+	require.NoError(t, os.WriteFile(archive, damaged, 0o644))
+	_, err = LoadTest(archive)
+	assert.ErrorContains(t, err, "checksum", "a damaged gzip trailer is detected")
+
+	empty := t.TempDir()
+	_, err = LoadTest(empty)
+	assert.ErrorContains(t, err, "test_batch.bin not found in "+empty)
+
 	require.NoError(t, os.WriteFile(archive, []byte("not gzip"), 0o644))
 	_, err = LoadTest(archive)
 	assert.ErrorContains(t, err, "not a .tar.gz archive")

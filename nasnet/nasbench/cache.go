@@ -160,6 +160,12 @@ func LoadSpace(path string) (*Space, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// A cache of the whole space is under 10 MB; a larger file or a device is not a cache.
+	const maxCache = 64 << 20
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() > maxCache {
+		return nil, fmt.Errorf("%s: %w: not a regular file of at most %d bytes",
+			path, ErrCorruptCache, maxCache)
+	}
 	sp, err := ReadSpace(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -199,6 +205,13 @@ func OpenSpace(opt CacheOptions) (sp *Space, built bool, err error) {
 	log := opt.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, false, err
+	}
+	// Fail before minutes of enumeration when the cache could not be written afterwards.
+	if _, err := nn.ResolveOutputPath(path); err != nil {
+		return nil, false, err
 	}
 	if !opt.Rebuild {
 		sp, err = LoadSpace(path)

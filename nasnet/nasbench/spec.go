@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 	"strings"
@@ -365,11 +366,24 @@ func ParseSpec(data []byte) (Spec, error) {
 	return s, nil
 }
 
+// MaxSpecFileSize is the largest spec file that ReadSpecFile reads. A 7×7 spec in JSON takes
+// a few hundred bytes, so the limit leaves room for any formatting.
+const MaxSpecFileSize = 1 << 20
+
 // ReadSpecFile reads a spec file as ParseSpec does. Errors start with the file name.
 func ReadSpecFile(path string) (Spec, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Spec{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSpecFileSize+1))
+	if err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxSpecFileSize {
+		return Spec{}, fmt.Errorf("%s: larger than %d bytes, too large for a cell spec", path,
+			MaxSpecFileSize)
 	}
 	s, err := ParseSpec(data)
 	if err != nil {

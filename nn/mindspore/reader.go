@@ -521,6 +521,12 @@ func ReadFile(path string) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrFormat)
+	}
+	if st.Size() == 0 {
+		return nil, fmt.Errorf("%s: %w: empty file", path, ErrFormat)
+	}
 	ts, err := ReadAll(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -324,3 +324,11 @@ func TestWriteFileIsAtomic(t *testing.T) {
 	_, err = ReadFile(filepath.Join(t.TempDir(), "missing.ckpt"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestReadFileRejectsEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.ckpt")
+	require.NoError(t, os.WriteFile(path, nil, 0o644))
+	_, err := ReadFile(path)
+	require.ErrorIs(t, err, ErrFormat)
+	assert.ErrorContains(t, err, "empty file")
+}

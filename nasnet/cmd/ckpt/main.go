@@ -22,6 +22,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/renasgo/renas/internal/cli"
 	"github.com/renasgo/renas/nn"
 	"github.com/renasgo/renas/nn/mindspore"
 )
@@ -107,7 +108,7 @@ func hasFlags(fs *flag.FlagSet) bool {
 
 // parseArgs parses the flags of a command and checks that exactly want arguments remain.
 func parseArgs(fs *flag.FlagSet, args []string, want int) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() != want {
@@ -167,6 +168,9 @@ func runConvert(args []string, stderr io.Writer) error {
 	}
 	if *crc && outFormat != formatCkpt {
 		return fmt.Errorf("%s: --crc applies only to a .ckpt output", out)
+	}
+	if _, err := nn.ResolveOutputPath(out); err != nil {
+		return err
 	}
 	f, err := readCheckpoint(in)
 	if err != nil {

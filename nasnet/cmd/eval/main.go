@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -83,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			"accuracy.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -96,8 +97,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--threads must be 0 or positive, got %d", cfg.threads)
 	case cfg.limit < 0:
 		return nil, fmt.Errorf("--limit must be 0 or positive, got %d", cfg.limit)
-	case cfg.width < 0 || cfg.width%2 != 0:
-		return nil, fmt.Errorf("--width must be a positive even number, got %d", cfg.width)
+	case cfg.width < 0 || cfg.width%2 != 0 || cfg.width > nasnet.MaxWidth:
+		return nil, fmt.Errorf("--width must be a positive even number up to %d, got %d",
+			nasnet.MaxWidth, cfg.width)
+	}
+	if cfg.saveLogits != "" {
+		if _, err := nn.ResolveOutputPath(cfg.saveLogits); err != nil {
+			return nil, fmt.Errorf("--save-logits: %w", err)
+		}
 	}
 	return cfg, nil
 }
@@ -123,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer be.Close()
 
-	net, err := loadNetwork(cfg, log)
+	net, err := loadNetwork(cfg)
 	if err != nil {
 		return err
 	}
@@ -135,16 +142,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--limit %d is out of range: the test set has %d images",
 			cfg.limit, set.Len())
 	}
-	inf, err := nasnet.NewInference(be, net)
-	if err != nil {
-		return err
-	}
-	opt := nasnet.EvalOptions{BatchSize: cfg.batchSize, Limit: cfg.limit,
-		DropLast: cfg.dropLast, KeepLogits: cfg.saveLogits != ""}
 	total := set.Len()
 	if cfg.limit > 0 {
 		total = cfg.limit
 	}
+	inf, err := nasnet.NewInference(be, net)
+	if err != nil {
+		return err
+	}
+	if err := checkMemory(inf, min(cfg.batchSize, total)); err != nil {
+		return err
+	}
+	if cfg.checkpoint == "" {
+		log.Warn("no --checkpoint given: evaluating a randomly initialised network",
+			"width", net.Width, "seed", cfg.seed)
+	}
+	opt := nasnet.EvalOptions{BatchSize: cfg.batchSize, Limit: cfg.limit,
+		DropLast: cfg.dropLast, KeepLogits: cfg.saveLogits != ""}
 	if !cfg.quiet && cli.IsTerminal(stderr) {
 		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
@@ -160,6 +174,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if opt.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
+	// Format the result before writing the logits, so that no output file is left behind
+	// by a run that fails.
+	var text bytes.Buffer
+	if cfg.json {
+		js, err := json.Marshal(jsonResult{res, net.Width, be.Platform(), be.Describe()})
+		if err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		text.Write(append(js, '\n'))
+	} else {
+		printResult(&text, res, net.Width, be.Describe())
+	}
 	if cfg.saveLogits != "" {
 		err := nn.WriteFileAtomic(cfg.saveLogits, func(w io.Writer) error {
 			return nn.WriteNpy(w, res.Logits, res.Images, nasnet.NumClasses)
@@ -168,20 +194,32 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--save-logits: %w", err)
 		}
 	}
-	if cfg.json {
-		enc := json.NewEncoder(stdout)
-		return enc.Encode(struct {
-			*nasnet.EvalResult
-			Width    int    `json:"width"`
-			Platform string `json:"platform"`
-			Backend  string `json:"backend"`
-		}{res, net.Width, be.Platform(), be.Describe()})
+	_, err = stdout.Write(text.Bytes())
+	return err
+}
+
+// jsonResult is the --json output: the result with the network and backend it came from.
+type jsonResult struct {
+	*nasnet.EvalResult
+	Width    int    `json:"width"`
+	Platform string `json:"platform"`
+	Backend  string `json:"backend"`
+}
+
+// checkMemory returns an error when a batch of the given size needs more activation memory
+// than the system has available.
+func checkMemory(inf *nasnet.Inference, batch int) error {
+	need := int64(batch) * inf.BytesPerImage()
+	avail, ok := cli.AvailableMemory()
+	if ok && need > avail {
+		return fmt.Errorf("--batch-size %d needs %.1f GiB of activations, more than the "+
+			"%.1f GiB of memory available", batch, float64(need)/(1<<30),
+			float64(avail)/(1<<30))
 	}
-	printResult(stdout, res, net.Width, be.Describe())
 	return nil
 }
 
-func loadNetwork(cfg *config, log *slog.Logger) (*nasnet.Network, error) {
+func loadNetwork(cfg *config) (*nasnet.Network, error) {
 	if cfg.checkpoint != "" {
 		return nasnet.LoadCheckpoint(cfg.checkpoint, cfg.width)
 	}
@@ -189,8 +227,6 @@ func loadNetwork(cfg *config, log *slog.Logger) (*nasnet.Network, error) {
 	if width == 0 {
 		width = nasnet.DefaultWidth
 	}
-	log.Warn("no --checkpoint given: evaluating a randomly initialised network",
-		"width", width, "seed", cfg.seed)
 	return nasnet.New(width, cfg.seed)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,4 +161,41 @@ func TestExitStatus(t *testing.T) {
 	assert.Equal(t, 2, exit.ExitCode())
 	assert.Equal(t, "eval: --platform: platform Ascend: backend not available in this build\n",
 		stderr.String())
+}
+
+func TestEvalRejectsNonFiniteWeights(t *testing.T) {
+	net, err := nasnet.New(4, 1)
+	require.NoError(t, err)
+	net.Head.Weight.Float32s()[3] = float32(math.NaN())
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	require.NoError(t, nasnet.SaveCheckpoint(net, path))
+	logits := filepath.Join(t.TempDir(), "keep.npy")
+	require.NoError(t, os.WriteFile(logits, []byte("GOOD"), 0o644))
+	_, _, err = runEval("--data", fakeData(t), "--checkpoint", path, "--limit", "4", "--json",
+		"--quiet", "--save-logits", logits)
+	require.ErrorContains(t, err, "tensor linear.weight holds NaN or infinite values")
+	got, err := os.ReadFile(logits)
+	require.NoError(t, err)
+	assert.Equal(t, "GOOD", string(got), "a failed run leaves the logits file alone")
+}
+
+func TestEvalChecksOutputAndSizesEarly(t *testing.T) {
+	data := fakeData(t)
+	cases := []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--save-logits", filepath.Join(t.TempDir(), "none", "x.npy")}, "does not exist"},
+		{[]string{"--save-logits", t.TempDir()}, "not a regular file"},
+		{[]string{"--width", "4096"}, "up to 1024"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see --help)"},
+		{[]string{"--width", "512", "--batch-size", "1000000"}, "GiB of activations"},
+	}
+	for _, tc := range cases {
+		args := append([]string{"--data", data, "--width", "4", "--quiet"}, tc.args...)
+		_, stderr, err := runEval(args...)
+		require.Error(t, err, "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.msg)
+		assert.Empty(t, stderr, "%v: nothing but the error line", tc.args)
+	}
 }

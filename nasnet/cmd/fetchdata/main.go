@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/renasgo/renas/internal/cli"
 	"github.com/renasgo/renas/nasnet/cifar10"
 )
 
@@ -37,7 +38,7 @@ func run(args []string, stderr io.Writer) error {
 		"local archive to unpack; when it does not exist the archive is downloaded")
 	url := fs.String("url", cifar10.ArchiveURL, "address of the archive to download")
 	md5 := fs.String("md5", cifar10.ArchiveMD5, "expected MD5 of the downloaded archive")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if _, err := cifar10.LoadTest(*out); err == nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/renasgo/renas/internal/cli"
 	"github.com/renasgo/renas/nasnet/nasbench"
 )
 
@@ -75,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := cli.ParseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()

@@ -1,0 +1,93 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ResolveOutputPath returns the file that a write to path replaces, and an error when path
+// cannot receive an atomic write: its folder is missing, or it exists and is not a regular
+// file (a folder, a device, a pipe). A symbolic link resolves to its target, so the link
+// stays in place and the target is replaced. Commands call it before long work, so a bad
+// output path fails at once instead of after the work is done.
+func ResolveOutputPath(path string) (string, error) {
+	target := path
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		target = resolved
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", path, unwrapPathError(err))
+	}
+	st, err := os.Stat(target)
+	switch {
+	case err == nil && !st.Mode().IsRegular():
+		return "", fmt.Errorf("%s: not a regular file (%v)", path, st.Mode().Type())
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%s: %w", path, unwrapPathError(err))
+	}
+	dir := filepath.Dir(target)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("%s: folder %s does not exist", path, dir)
+	}
+	return target, nil
+}
+
+// WriteFileAtomic writes a file through write into a temporary file beside it, syncs it and
+// renames it over the file. A file that already exists keeps its mode; a new one gets 0644.
+// On any error the temporary file is removed and the file is unchanged. Errors name path,
+// never the temporary file; see ResolveOutputPath for the paths that are rejected.
+func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
+	target, err := ResolveOutputPath(path)
+	if err != nil {
+		return err
+	}
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(target); err == nil {
+		mode = st.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, unwrapPathError(err))
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	fail := func(e error) error { return fmt.Errorf("%s: %w", path, unwrapPathError(e)) }
+	// CreateTemp makes the file private (0600).
+	if err = tmp.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if err = write(tmp); err != nil {
+		return fail(err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err = os.Rename(tmp.Name(), target); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// unwrapPathError drops the operation and temporary path of an *fs.PathError, so messages name
+// the user's path only.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
