@@ -30,6 +30,10 @@ type Trainer interface {
 	BatchNormBackward(d BatchNormDesc, x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma,
 		dbeta Buffer) error
 
+	// ReLUBackward computes dx = dy where the forward output y is positive and 0 elsewhere;
+	// dx may be the same buffer as dy.
+	ReLUBackward(y, dy, dx Buffer) error
+
 	// PoolBackward computes dx from dy. A max pool sends each output gradient to the first
 	// maximum of its window; an average pool spreads it evenly over the window's inputs.
 	PoolBackward(d PoolDesc, x, dy, dx Buffer, accumulate bool) error

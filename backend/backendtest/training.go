@@ -24,6 +24,7 @@ func RunTraining(t *testing.T, open func(t *testing.T) backend.Trainer) {
 		{"BatchNormGradients", testBatchNormGradients},
 		{"BatchNormRunningStats", testBatchNormRunningStats},
 		{"PoolGradients", testPoolGradients},
+		{"ReLUGradients", testReLUGradients},
 		{"LinearGradients", testLinearGradients},
 		{"SGDUpdate", testSGDUpdate},
 		{"AdamUpdate", testAdamUpdate},
@@ -300,4 +301,28 @@ func testAdamUpdate(t *testing.T, b backend.Trainer) {
 		require.InDelta(t, want, got[i], 1e-6, "param %d", i)
 	}
 	require.Error(t, b.AdamUpdate(pb, gb, mb, vb, lr, b1, b2, eps, wd, 0))
+}
+
+func testReLUGradients(t *testing.T, b backend.Trainer) {
+	r := rand.New(rand.NewPCG(45, 46))
+	x := distinctHost(r, 2, 3, 4, 5) // no value within 0.025 of the kink at 0
+	for i := range x.data {
+		x.data[i] += 0.025
+	}
+	op, err := b.NewActivation(backend.ReLU)
+	require.NoError(t, err)
+	shape := tensor.Shape{2, 3, 4, 5}
+	rw := newHost(r, 1, 2, 3, 4, 5)
+	forward := func() backend.Buffer {
+		y := zeros(t, b, shape)
+		require.NoError(t, op.Run(x.buffer(t, b), y))
+		return y
+	}
+	loss := func() float64 { return dot(download(t, b, forward()), rw.data) }
+	dx := zeros(t, b, shape)
+	require.NoError(t, b.ReLUBackward(forward(), rw.buffer(t, b), dx))
+	checkGradient(t, "dx", x, download(t, b, dx), loss, 1e-2, 1e-4)
+	dy := rw.buffer(t, b)
+	require.NoError(t, b.ReLUBackward(forward(), dy, dy), "in place")
+	assertClose(t, download(t, b, dy), download(t, b, dx), 0, 0, "in place")
 }

@@ -77,3 +77,34 @@ func poolPlaneBackward(d backend.PoolDesc, dx, x, dy []float32, h, w, oh, ow, pa
 		}
 	}
 }
+
+// ReLUBackward masks dy with y > 0; see backend.Trainer.
+func (b *Backend) ReLUBackward(yb, dyb, dxb backend.Buffer) error {
+	var bufs [3]*Buffer
+	for k, buf := range []backend.Buffer{yb, dyb, dxb} {
+		p, err := asBuffer(buf)
+		if err != nil {
+			return err
+		}
+		if k > 0 {
+			if err := checkShape("relu backward", "gradient", p, bufs[0].Shape()); err != nil {
+				return err
+			}
+		}
+		bufs[k] = p
+	}
+	y, dy, dx := bufs[0], bufs[1], bufs[2]
+	b.parallelFor(y.n, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out, g := dx.image(i), dy.image(i)
+			for j, v := range y.image(i) {
+				if v > 0 {
+					out[j] = g[j]
+				} else {
+					out[j] = 0
+				}
+			}
+		}
+	})
+	return nil
+}
