@@ -131,14 +131,30 @@ func NewTrainLoop(be backend.Backend, cfg LoopConfig, train *cifar10.Set) (*Trai
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train loop: %w", err)
 	}
-	if train.Len() < cfg.Train.BatchSize {
-		return nil, fmt.Errorf("train loop: the training set has %d images, fewer than the "+
-			"batch size %d", train.Len(), cfg.Train.BatchSize)
-	}
 	net, err := New(cfg.Width, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
+	return NewTrainLoopFrom(be, cfg, train, net)
+}
+
+// NewTrainLoopFrom starts a run from the weights of net, such as a checkpoint to fine-tune,
+// in place of the seeded initialization; net.Width must equal cfg.Width. The seed still
+// sets the data order and augmentation.
+func NewTrainLoopFrom(be backend.Backend, cfg LoopConfig, train *cifar10.Set,
+	net *Network) (*TrainLoop, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("train loop: %w", err)
+	}
+	if net.Width != cfg.Width {
+		return nil, fmt.Errorf("train loop: the initial network has width %d, the run %d",
+			net.Width, cfg.Width)
+	}
+	if train.Len() < cfg.Train.BatchSize {
+		return nil, fmt.Errorf("train loop: the training set has %d images, fewer than the "+
+			"batch size %d", train.Len(), cfg.Train.BatchSize)
+	}
+	var err error
 	l := &TrainLoop{cfg: cfg, be: be, net: net, train: train,
 		pcg: rand.NewPCG(cfg.Seed, dataStream), steps: train.Len() / cfg.Train.BatchSize}
 	l.rng = rand.New(l.pcg)

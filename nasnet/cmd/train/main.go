@@ -54,6 +54,8 @@ type config struct {
 	platform   string
 	out        string
 	resume     string
+	checkpoint string
+	export     string
 	logPath    string
 	plotPath   string
 	threads    int
@@ -125,6 +127,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.resume, "resume", "",
 		"continue the run stored in this training checkpoint; flags that change training "+
 			"default to its values and must not contradict them")
+	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
+		"start from these weights (.safetensors or MindSpore .ckpt) in place of a random "+
+			"initialization; not with --resume")
+	fs.StringVar(&cfg.export, "export", "",
+		"also write the weights here after every epoch, as MindSpore .ckpt or .safetensors "+
+			"by the extension")
 	fs.StringVar(&cfg.logPath, "log", "", "append one JSON line of metrics per epoch to "+
 		"this file (truncated first unless --resume)")
 	fs.StringVar(&cfg.plotPath, "plot", "",
@@ -195,6 +203,12 @@ func checkFlags(cfg *config) error {
 		return fmt.Errorf("--limit-train must be 0 or positive, got %d", cfg.limitTrain)
 	case cfg.evalLimit < 0:
 		return fmt.Errorf("--eval-limit must be 0 or positive, got %d", cfg.evalLimit)
+	case cfg.checkpoint != "" && cfg.resume != "":
+		return fmt.Errorf("--checkpoint and --resume exclude each other: --resume continues " +
+			"a run with its own weights")
+	case cfg.export != "" && !strings.HasSuffix(cfg.export, ".ckpt") &&
+		!strings.HasSuffix(cfg.export, ".safetensors"):
+		return fmt.Errorf("--export %s must end in .ckpt or .safetensors", cfg.export)
 	case cfg.out != "" && !strings.HasSuffix(cfg.out, ".safetensors"):
 		return fmt.Errorf("--out %s must end in .safetensors", cfg.out)
 	case cfg.out != "" && strings.HasSuffix(cfg.out, ".weights.safetensors"):
@@ -377,6 +391,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := nasnet.SaveCheckpoint(loop.Network(), weights); err != nil {
 		return err
 	}
+	if cfg.export != "" {
+		if err := nasnet.SaveCheckpoint(loop.Network(), cfg.export); err != nil {
+			return fmt.Errorf("--export: %w", err)
+		}
+	}
 	printSummary(stdout, loop, out, weights)
 	return nil
 }
@@ -411,6 +430,13 @@ func evalCount(cfg *config, test *cifar10.Set) int {
 }
 
 func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.TrainLoop, error) {
+	if cfg.resume == "" && cfg.checkpoint != "" {
+		net, err := nasnet.LoadCheckpoint(cfg.checkpoint, cfg.loop.Width)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint: %w", err)
+		}
+		return nasnet.NewTrainLoopFrom(be, cfg.loop, train, net)
+	}
 	if cfg.resume == "" {
 		loop, err := nasnet.NewTrainLoop(be, cfg.loop, train)
 		if err != nil {
@@ -451,6 +477,11 @@ func finishEpoch(cfg *config, loop *nasnet.TrainLoop, m nasnet.EpochMetrics, wei
 		"seconds", round(m.Seconds), "images_per_second", round(m.ImagesPerSecond))
 	if err := nasnet.SaveCheckpoint(loop.Network(), weights); err != nil {
 		return err
+	}
+	if cfg.export != "" {
+		if err := nasnet.SaveCheckpoint(loop.Network(), cfg.export); err != nil {
+			return fmt.Errorf("--export: %w", err)
+		}
 	}
 	if logFile != nil {
 		if err := json.NewEncoder(logFile).Encode(m); err != nil {

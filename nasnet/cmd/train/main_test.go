@@ -22,6 +22,7 @@ import (
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nn"
+	"github.com/renasgo/renas/tensor"
 )
 
 func runCommand(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
@@ -63,6 +64,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--eval-limit", "-5"}, "--eval-limit"},
 		{[]string{"--out", "run.ckpt"}, "--out run.ckpt must end in .safetensors"},
 		{[]string{"--out", "run.weights.safetensors"}, "must not end in .weights.safetensors"},
+		{[]string{"--checkpoint", "a.ckpt", "--resume", "b.safetensors"}, "exclude each other"},
+		{[]string{"--export", "w.pt"}, "--export w.pt must end in .ckpt or .safetensors"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
 	} {
@@ -219,6 +222,19 @@ func TestTrainAndResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 4, net.Width)
 
+	// A MindSpore export of the same run evaluates to identical logits, and a new run can
+	// start from it.
+	exported := filepath.Join(dir, "exported.ckpt")
+	_, _, err = runCommand(t, context.Background(), args("export", "--out",
+		filepath.Join(dir, "export.safetensors"), "--export", exported)...)
+	require.NoError(t, err)
+	fromCkpt, err := nasnet.LoadCheckpoint(exported, 0)
+	require.NoError(t, err)
+	assertSameLogits(t, net, fromCkpt)
+	_, _, err = runCommand(t, context.Background(), args("tuned", "--epochs", "1", "--out",
+		filepath.Join(dir, "tuned.safetensors"), "--checkpoint", exported)...)
+	require.NoError(t, err)
+
 	_, stderr, err := runCommand(t, context.Background(), args("whole", "--resume", whole)...)
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "already contains every epoch")
@@ -266,4 +282,24 @@ func assertLogEpochs(t *testing.T, path string, epochs ...int) {
 	}
 	require.NoError(t, sc.Err())
 	assert.Equal(t, epochs, got)
+}
+
+// assertSameLogits checks that two networks give bit-identical logits on random images.
+func assertSameLogits(t *testing.T, a, b *nasnet.Network) {
+	t.Helper()
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	x := tensor.Zeros(3, 3, nasnet.ImageSize, nasnet.ImageSize)
+	for i := range x.Float32s() {
+		x.Float32s()[i] = float32(i%17) / 17
+	}
+	var logits [2][]float32
+	for k, net := range []*nasnet.Network{a, b} {
+		inf, err := nasnet.NewInference(be, net)
+		require.NoError(t, err)
+		out, err := inf.Forward(x)
+		require.NoError(t, err)
+		logits[k] = append([]float32(nil), out.Float32s()...)
+	}
+	assert.Equal(t, logits[0], logits[1])
 }
