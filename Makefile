@@ -67,3 +67,4 @@ bench-deps:
 
 bench: bench-deps
 	bash bench/compare.sh
+	bash bench/compare_train.sh
