@@ -32,6 +32,17 @@ func asBuffer(b backend.Buffer) (*Buffer, error) {
 	return c, nil
 }
 
+// asBuffers returns the input and output buffers of an op.
+func asBuffers(xb, yb backend.Buffer) (x, y *Buffer, err error) {
+	if x, err = asBuffer(xb); err != nil {
+		return nil, nil, err
+	}
+	if y, err = asBuffer(yb); err != nil {
+		return nil, nil, err
+	}
+	return x, y, nil
+}
+
 // checkShape returns an error naming the op when b does not have the wanted shape.
 func checkShape(op, which string, b *Buffer, want tensor.Shape) error {
 	if !b.Shape().Equal(want) {

@@ -46,11 +46,7 @@ func (op *conv2D) OutputShape(in tensor.Shape) (tensor.Shape, error) {
 }
 
 func (op *conv2D) Run(xb, yb backend.Buffer) error {
-	x, err := asBuffer(xb)
-	if err != nil {
-		return err
-	}
-	y, err := asBuffer(yb)
+	x, y, err := asBuffers(xb, yb)
 	if err != nil {
 		return err
 	}

@@ -69,11 +69,7 @@ func (op *scaleShift) OutputShape(in tensor.Shape) (tensor.Shape, error) {
 }
 
 func (op *scaleShift) Run(xb, yb backend.Buffer) error {
-	x, err := asBuffer(xb)
-	if err != nil {
-		return err
-	}
-	y, err := asBuffer(yb)
+	x, y, err := asBuffers(xb, yb)
 	if err != nil {
 		return err
 	}

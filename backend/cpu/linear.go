@@ -51,11 +51,7 @@ func (op *linear) OutputShape(in tensor.Shape) (tensor.Shape, error) {
 }
 
 func (op *linear) Run(xb, yb backend.Buffer) error {
-	x, err := asBuffer(xb)
-	if err != nil {
-		return err
-	}
-	y, err := asBuffer(yb)
+	x, y, err := asBuffers(xb, yb)
 	if err != nil {
 		return err
 	}

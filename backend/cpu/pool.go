@@ -29,11 +29,7 @@ func (op *pool) OutputShape(in tensor.Shape) (tensor.Shape, error) {
 }
 
 func (op *pool) Run(xb, yb backend.Buffer) error {
-	x, err := asBuffer(xb)
-	if err != nil {
-		return err
-	}
-	y, err := asBuffer(yb)
+	x, y, err := asBuffers(xb, yb)
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,7 @@ func vectors(op string, c int, bufs ...backend.Buffer) ([][]float32, error) {
 // BatchNormForwardTraining normalizes x with batch statistics; see backend.Trainer.
 func (b *Backend) BatchNormForwardTraining(d backend.BatchNormDesc, xb, yb, gamma, beta,
 	runningMean, runningVar, saveMean, saveInvStd backend.Buffer, factor float32) error {
-	x, err := asBuffer(xb)
-	if err != nil {
-		return err
-	}
-	y, err := asBuffer(yb)
+	x, y, err := asBuffers(xb, yb)
 	if err != nil {
 		return err
 	}
