@@ -44,12 +44,13 @@ func Evaluate(inf *Inference, set *cifar10.Set, opt EvalOptions) (*EvalResult, e
 	if opt.BatchSize <= 0 {
 		return nil, fmt.Errorf("evaluate: batch size must be positive, got %d", opt.BatchSize)
 	}
+	available := total
 	if opt.DropLast {
 		total -= total % opt.BatchSize
 	}
 	if total == 0 {
-		return nil, fmt.Errorf("evaluate: no images to evaluate (batch size %d, %d images)",
-			opt.BatchSize, set.Len())
+		return nil, fmt.Errorf("evaluate: no images to evaluate: %d images and batch size %d "+
+			"with the last partial batch dropped", available, opt.BatchSize)
 	}
 	res := &EvalResult{Images: total, PerClass: map[string]float64{}}
 	if opt.KeepLogits {
