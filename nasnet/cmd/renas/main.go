@@ -6,6 +6,9 @@
 //	go run ./nasnet/cmd/renas info [--json] SPEC.json
 //	                                               print its parameters and FLOPs
 //	go run ./nasnet/cmd/renas enumerate [flags]    build or load the cache of all cells
+//	go run ./nasnet/cmd/renas train [flags]        train a ReNAS predictor on a record file
+//	go run ./nasnet/cmd/renas rank [flags]         Kendall τ of a predictor on a record file
+//	go run ./nasnet/cmd/renas search [flags]       score every cell of the space with a predictor
 //
 // A spec file is a cell in NAS-Bench-101's ModelSpec form:
 //
@@ -49,14 +52,19 @@ Commands:
                           NAS-Bench-101 CIFAR-10 network
   enumerate [flags]       build or load the cache of all 423,624 cells and print
                           the counts by vertex count
+  train [flags]           train a ReNAS accuracy predictor on records of a data file
+  rank [flags]            print a predictor's Kendall tau on a data file
+  search [flags]          score all 423,624 cells with a predictor and print the best
 
 Run renas COMMAND --help for the flags of a command.
 `
 
+const commandList = "hash, info, enumerate, train, rank or search"
+
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("missing command: expected hash, info or enumerate")
+		return errors.New("missing command: expected " + commandList)
 	}
 	switch args[0] {
 	case "hash":
@@ -65,11 +73,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runInfo(args[1:], stdout, stderr)
 	case "enumerate":
 		return runEnumerate(args[1:], stdout, stderr)
+	case "train":
+		return runTrain(args[1:], stdout, stderr)
+	case "rank":
+		return runRank(args[1:], stdout, stderr)
+	case "search":
+		return runSearch(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
-	return fmt.Errorf("unknown command %q: expected hash, info or enumerate", args[0])
+	return fmt.Errorf("unknown command %q: expected %s", args[0], commandList)
 }
 
 // parseArgs parses flags placed before or after the positional arguments.

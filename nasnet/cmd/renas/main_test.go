@@ -70,7 +70,7 @@ func TestCommandErrors(t *testing.T) {
 		want []string
 	}{
 		{"no command", nil, []string{"missing command"}},
-		{"unknown command", []string{"train"}, []string{`unknown command "train"`}},
+		{"unknown command", []string{"fit"}, []string{`unknown command "fit"`}},
 		{"no spec", []string{"hash"}, []string{"expected one spec file"}},
 		{"missing file", []string{"info", "nope.json"}, []string{"nope.json"}},
 		{"malformed", []string{"hash", malformed}, []string{malformed, "unexpected end"}},

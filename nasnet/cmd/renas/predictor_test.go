@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/renasgo/renas/internal/datatest"
+	"github.com/renasgo/renas/nasnet/nasbench"
+)
+
+// trainTinyModel trains for 2 epochs on 40 records of data-1k.json, whose records carry
+// their specs, so that no space cache is needed.
+func trainTinyModel(t *testing.T) (model, data string) {
+	t.Helper()
+	data = datatest.NASBench101File(t, "data-1k.json")
+	model = filepath.Join(t.TempDir(), "model.safetensors")
+	out, err := runCommand(t, "train", "--data", data, "--train-size", "40", "--seed", "3",
+		"--epochs", "2", "--out", model)
+	require.NoError(t, err)
+	assert.Contains(t, out, "trained on 40 cells for 2 epochs in ")
+	assert.Contains(t, out, "final train loss ")
+	return model, data
+}
+
+func TestTrainAndRankCommands(t *testing.T) {
+	model, data := trainTinyModel(t)
+	out, err := runCommand(t, "rank", "--model", model, "--data", data, "--json")
+	require.NoError(t, err)
+	var got struct {
+		KendallTau *float64 `json:"kendall_tau"`
+		N          int      `json:"n"`
+		Excluded   int      `json:"excluded"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.NotNil(t, got.KendallTau)
+	assert.Equal(t, 960, got.N)
+	assert.Equal(t, 40, got.Excluded)
+	assert.Greater(t, *got.KendallTau, 0.0)
+
+	out, err = runCommand(t, "rank", "--model", model, "--data", data, "--include-train")
+	require.NoError(t, err)
+	assert.Contains(t, out, "n 1000\n")
+	assert.Contains(t, out, "excluded 0 training records\n")
+}
+
+func TestSearchWithinData(t *testing.T) {
+	model, data := trainTinyModel(t)
+	best := filepath.Join(t.TempDir(), "best.json")
+	out, err := runCommand(t, "search", "--model", model, "--data", data, "--within-data",
+		"--top", "3", "--out", best)
+	require.NoError(t, err)
+	assert.Contains(t, out, "scored 960 cells in ")
+	assert.Contains(t, out, "best known accuracy in the top 3: ")
+	lines := strings.Split(out, "\n")
+	require.Greater(t, len(lines), 5)
+	assert.True(t, strings.HasPrefix(lines[2], "   1  "), "line %q", lines[2])
+
+	spec, err := nasbench.ReadSpecFile(best)
+	require.NoError(t, err)
+	assert.Contains(t, lines[2], spec.Hash())
+}
+
+func TestSearchSpacePrefix(t *testing.T) {
+	path, err := nasbench.DefaultCachePath()
+	require.NoError(t, err)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no space cache at %s; run renas enumerate first", path)
+	}
+	model, _ := trainTinyModel(t)
+	searchLimit = 300
+	defer func() { searchLimit = 0 }()
+	out, err := runCommand(t, "search", "--model", model, "--top", "2")
+	require.NoError(t, err)
+	assert.Contains(t, out, "scored 300 cells in ")
+	assert.Equal(t, 4, strings.Count(out, "\n"), "output:\n%s", out)
+}
+
+func TestPredictorCommandErrors(t *testing.T) {
+	data := datatest.NASBench101File(t, "data-1k.json")
+	notModel := writeSpec(t, `{"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}`)
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"train without data", []string{"train", "--out", "m"}, []string{"missing --data"}},
+		{"train without out", []string{"train", "--data", data}, []string{"missing --out"}},
+		{"train size too big", []string{"train", "--data", data, "--out", "m",
+			"--train-size", "5000"}, []string{"invalid --train-size 5000", "1000 records"}},
+		{"train bad epochs", []string{"train", "--data", data, "--out", "m", "--epochs",
+			"0"}, []string{"invalid --epochs 0"}},
+		{"train missing data", []string{"train", "--data", "nope.json", "--out", "m"},
+			[]string{"nope.json"}},
+		{"rank without model", []string{"rank", "--data", data}, []string{"missing --model"}},
+		{"rank bad model", []string{"rank", "--model", notModel, "--data", data},
+			[]string{notModel}},
+		{"rank extra argument", []string{"rank", "x"}, []string{`unexpected argument "x"`}},
+		{"search bad top", []string{"search", "--model", notModel, "--top", "0"},
+			[]string{"invalid --top 0"}},
+		{"search within without data", []string{"search", "--model", notModel,
+			"--within-data"}, []string{"--within-data needs --data"}},
+		{"search bad batch", []string{"search", "--model", notModel, "--batch", "0"},
+			[]string{"invalid --batch 0"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runCommand(t, tc.args...)
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), "\n")
+			for _, want := range tc.want {
+				assert.True(t, strings.Contains(err.Error(), want), "%q lacks %q", err, want)
+			}
+		})
+	}
+}
