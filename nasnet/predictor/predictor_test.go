@@ -155,6 +155,9 @@ func TestBackwardFiniteDifference(t *testing.T) {
 }
 
 func TestFitLowersLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains or scores the predictor for several seconds")
+	}
 	cells, y, hashes := loadCells(t, 64)
 	be, err := cpu.New(0)
 	require.NoError(t, err)

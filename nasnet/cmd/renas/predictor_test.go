@@ -29,6 +29,9 @@ func trainTinyModel(t *testing.T) (model, data string) {
 }
 
 func TestTrainAndRankCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains or scores the predictor for several seconds")
+	}
 	model, data := trainTinyModel(t)
 	out, err := runCommand(t, "rank", "--model", model, "--data", data, "--json")
 	require.NoError(t, err)
@@ -50,6 +53,9 @@ func TestTrainAndRankCommands(t *testing.T) {
 }
 
 func TestSearchWithinData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains or scores the predictor for several seconds")
+	}
 	model, data := trainTinyModel(t)
 	best := filepath.Join(t.TempDir(), "best.json")
 	out, err := runCommand(t, "search", "--model", model, "--data", data, "--within-data",
@@ -67,6 +73,9 @@ func TestSearchWithinData(t *testing.T) {
 }
 
 func TestSearchSpacePrefix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains or scores the predictor for several seconds")
+	}
 	path, err := nasbench.DefaultCachePath()
 	require.NoError(t, err)
 	if _, err := os.Stat(path); err != nil {
