@@ -17,7 +17,9 @@ import (
 	"github.com/renasgo/renas/backend/cpu"
 	"github.com/renasgo/renas/internal/cli"
 	"github.com/renasgo/renas/nasnet/nasbench"
+	"github.com/renasgo/renas/nasnet/plot"
 	"github.com/renasgo/renas/nasnet/predictor"
+	"github.com/renasgo/renas/nn"
 )
 
 // searchLimit, when positive, limits search to the first cells of the space in hash order.
@@ -294,9 +296,16 @@ func runRank(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 256, "cells per inference batch")
 	cache := fs.String("cache", "", "space cache file, for record files of hashes only "+
 		"(default: as for enumerate)")
+	plotPath := fs.String("plot", "", "draw the predicted score against the accuracy into "+
+		"this PNG file")
 	if err := parseCommandFlags(fs, args,
 		map[string]*string{"model": modelPath, "data": data}); err != nil {
 		return err
+	}
+	if *plotPath != "" {
+		if _, err := nn.ResolveOutputPath(*plotPath); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
 	}
 
 	m, sc, err := loadScorer(*modelPath, *threads, *batch)
@@ -332,6 +341,14 @@ func runRank(args []string, stdout, stderr io.Writer) error {
 	tau, err := nasbench.KendallTau(x, y)
 	if err != nil {
 		return fmt.Errorf("rank: %w", err)
+	}
+	if *plotPath != "" {
+		err := plot.WriteScatterFile(*plotPath, plot.Scatter{
+			Title:  fmt.Sprintf("%d cells, Kendall tau %.3f", len(x), tau),
+			XLabel: "predicted score", YLabel: "108-epoch validation accuracy", X: x, Y: y})
+		if err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
 	}
 	excluded := len(records) - len(ranked)
 	if *asJSON {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,9 +47,16 @@ func TestTrainAndRankCommands(t *testing.T) {
 	assert.Equal(t, 40, got.Excluded)
 	assert.Greater(t, *got.KendallTau, 0.0)
 
-	out, err = runCommand(t, "rank", "--model", model, "--data", data, "--include-train")
+	pngPath := filepath.Join(t.TempDir(), "rank.png")
+	out, err = runCommand(t, "rank", "--model", model, "--data", data, "--include-train",
+		"--plot", pngPath)
 	require.NoError(t, err)
 	assert.Contains(t, out, "n 1000\n")
+	f, err := os.Open(pngPath)
+	require.NoError(t, err)
+	_, err = png.Decode(f)
+	f.Close()
+	require.NoError(t, err, "--plot writes a PNG")
 	assert.Contains(t, out, "excluded 0 training records\n")
 }
 
