@@ -31,6 +31,7 @@ import (
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nasnet/plot"
+	"github.com/renasgo/renas/nn"
 )
 
 // Adam's constants, which no flag sets: the defaults of Kingma and Ba (2015) and of
@@ -129,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			"default to its values and must not contradict them")
 	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
 		"start from these weights (.safetensors or MindSpore .ckpt) in place of a random "+
-			"initialization; not with --resume")
+			"initialization, at their width unless --width is given; not with --resume")
 	fs.StringVar(&cfg.export, "export", "",
 		"also write the weights here after every epoch, as MindSpore .ckpt or .safetensors "+
 			"by the extension")
@@ -333,6 +334,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	// Check every output before the first epoch, which can take many minutes.
+	for _, o := range []struct{ flag, path string }{{"--out", out}, {"--out", weights},
+		{"--log", cfg.logPath}, {"--plot", cfg.plotPath}, {"--export", cfg.export}} {
+		if o.path == "" {
+			continue
+		}
+		if _, err := nn.ResolveOutputPath(o.path); err != nil {
+			return fmt.Errorf("%s: %w", o.flag, err)
+		}
+	}
+	if cfg.resume != "" {
+		var missing []string
+		for _, name := range []string{"log", "plot", "export", "eval-limit"} {
+			if !cfg.set[name] {
+				missing = append(missing, "--"+name)
+			}
+		}
+		if len(missing) > 0 {
+			log.Info("a resumed run keeps only the training flags of its checkpoint; "+
+				"give the output flags again to keep them", "not_given",
+				strings.Join(missing, " "))
+		}
+	}
 
 	be, err := backend.Open(cfg.platform, backend.Options{Threads: cfg.threads})
 	if err != nil {
@@ -431,10 +455,15 @@ func evalCount(cfg *config, test *cifar10.Set) int {
 
 func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.TrainLoop, error) {
 	if cfg.resume == "" && cfg.checkpoint != "" {
-		net, err := nasnet.LoadCheckpoint(cfg.checkpoint, cfg.loop.Width)
+		width := cfg.loop.Width
+		if !cfg.set["width"] {
+			width = 0 // take the width from the checkpoint
+		}
+		net, err := nasnet.LoadCheckpoint(cfg.checkpoint, width)
 		if err != nil {
 			return nil, fmt.Errorf("--checkpoint: %w", err)
 		}
+		cfg.loop.Width = net.Width
 		return nasnet.NewTrainLoopFrom(be, cfg.loop, train, net)
 	}
 	if cfg.resume == "" {

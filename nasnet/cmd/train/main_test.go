@@ -76,6 +76,27 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+func TestOutputPathsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run.safetensors")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", filepath.Join(dir, "none", "x.safetensors")},
+			"--out: " + filepath.Join(dir, "none", "x.safetensors") + ": folder"},
+		{[]string{"--out", out, "--plot", filepath.Join(dir, "none", "p.png")}, "--plot: "},
+		{[]string{"--out", out, "--export", dir + "/"}, "--export"},
+		{[]string{"--out", out, "--log", dir}, "--log: " + dir + ": not a regular file"},
+	} {
+		// No --data: the output check must come before the data is read.
+		_, _, err := runCommand(t, context.Background(), append(c.args, "--data",
+			filepath.Join(dir, "no-data"))...)
+		require.Error(t, err, "%v", c.args)
+		assert.Contains(t, err.Error(), c.want, "%v", c.args)
+	}
+}
+
 func TestMissingData(t *testing.T) {
 	dir := t.TempDir()
 	_, _, err := runCommand(t, context.Background(), "--data", filepath.Join(dir, "none"),
