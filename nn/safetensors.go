@@ -136,20 +136,31 @@ func NewRawTensor(name string, t *tensor.Tensor) RawTensor {
 
 // ReadSafetensorsFile reads every tensor of a safetensors file. Errors name the file.
 func ReadSafetensorsFile(path string) (map[string]*tensor.Tensor, error) {
+	return readSafetensorsFile(path, ReadSafetensors)
+}
+
+// readSafetensorsFile opens path, checks that it is a regular file, whose size the format
+// needs, and reads it with read. Errors name the file.
+func readSafetensorsFile[T any](path string, read func(io.Reader, int64) (T, error)) (T,
+	error) {
+	var zero T
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	m, err := ReadSafetensors(bufio.NewReader(f), st.Size())
+	if !st.Mode().IsRegular() {
+		return zero, fmt.Errorf("%s: %w: not a regular file", path, ErrSafetensors)
+	}
+	out, err := read(bufio.NewReader(f), st.Size())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return m, nil
+	return out, nil
 }
 
 // ReadSafetensors reads a safetensors stream of size bytes into float tensors. F32, F16 and
@@ -194,20 +205,7 @@ func ReadSafetensorsRaw(r io.Reader, size int64) ([]RawTensor, error) {
 // ReadSafetensorsRawFile reads every tensor of a safetensors file as ReadSafetensorsRaw does.
 // Errors name the file.
 func ReadSafetensorsRawFile(path string) ([]RawTensor, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	ts, err := ReadSafetensorsRaw(bufio.NewReader(f), st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ts, nil
+	return readSafetensorsFile(path, ReadSafetensorsRaw)
 }
 
 // readSafetensorsRaw reads a safetensors stream and passes each tensor to each, in data

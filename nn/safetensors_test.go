@@ -289,3 +289,12 @@ func FuzzReadSafetensors(f *testing.F) {
 		}
 	})
 }
+
+func TestReadSafetensorsFileRejectsDevices(t *testing.T) {
+	if _, err := os.Stat(os.DevNull); err != nil {
+		t.Skipf("no %s on this system", os.DevNull)
+	}
+	_, err := ReadSafetensorsFile(os.DevNull)
+	require.ErrorIs(t, err, ErrSafetensors)
+	assert.ErrorContains(t, err, "not a regular file")
+}
