@@ -38,6 +38,13 @@ func run(args []string, stderr io.Writer) error {
 		"local archive to unpack; when it does not exist the archive is downloaded")
 	url := fs.String("url", cifar10.ArchiveURL, "address of the archive to download")
 	md5 := fs.String("md5", cifar10.ArchiveMD5, "expected MD5 of the downloaded archive")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: fetchdata [flags]\n\n"+
+			"Puts the CIFAR-10 binary data set into --out/cifar-10-batches-bin/: it unpacks\n"+
+			"--from when that archive exists, and otherwise downloads --url and checks its\n"+
+			"MD5. A folder that already holds the test set is left as it is.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
