@@ -1,10 +1,11 @@
 // Package backend defines the interface through which the engine runs every layer, and a
 // registry that opens an implementation by platform name.
 //
-// A Backend owns its memory: activations live in Buffers that it allocates, and the host sees
-// them only through Upload and Download. Each layer is planned once with a New... method,
-// which receives the layer's weights (and may repack or copy them to the device) and returns
-// an Op; running the Op later only reads and writes Buffers. This split matches the
+// A Backend owns its memory: activations live in Buffers that it allocates, and the host
+// reads and writes them only through Upload and Download. Each layer is planned once with a
+// New... method, which receives the layer's weights (and may repack or copy them to the
+// device) and returns an Op. Running the Op later only reads and writes Buffers. This split
+// matches the
 // descriptor-and-plan model of cuDNN and AscendCL, so those implementations can be added
 // without changes to the layers above.
 //

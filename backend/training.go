@@ -7,8 +7,8 @@ package backend
 // Parameter tensors live in Buffers too: a convolution weight [O, I, kh, kw] as a buffer of
 // that shape, a per-channel vector as [1, C, 1, 1] and a dense weight [out, in] as
 // [out, in, 1, 1]. Methods whose accumulate argument is true add their result to the output
-// buffer, so that the gradient of an activation read by several layers is their sum;
-// otherwise they overwrite it.
+// buffer, so that the gradient of an activation read by several layers is their sum. With
+// accumulate false they overwrite it.
 type Trainer interface {
 	Backend
 

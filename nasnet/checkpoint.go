@@ -42,7 +42,7 @@ func LoadCheckpoint(path string, width int) (*Network, error) {
 		return nil, err
 	}
 	if len(raw) == 0 {
-		return nil, fmt.Errorf("%s: checkpoint holds no tensors", path)
+		return nil, fmt.Errorf("%s: checkpoint contains no tensors", path)
 	}
 	if width == 0 {
 		var ok bool
@@ -83,7 +83,7 @@ func LoadCheckpoint(path string, width int) (*Network, error) {
 	for _, p := range params {
 		for _, v := range p.Value.Float32s() {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("%s: tensor %s holds NaN or infinite values", path,
+				return nil, fmt.Errorf("%s: tensor %s contains NaN or infinite values", path,
 					p.Name)
 			}
 		}

@@ -27,7 +27,7 @@ import (
 const DefaultWidth = 128
 
 // MaxWidth is the largest width that New accepts. NAS-Bench-101 networks have at most 512
-// channels, and a width-1024 network already holds about 280 M parameters.
+// channels, and a width-1024 network already has about 280 M parameters.
 const MaxWidth = 1024
 
 // NumClasses is the number of CIFAR-10 classes.

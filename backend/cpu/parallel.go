@@ -3,7 +3,7 @@ package cpu
 import "sync"
 
 // parallelFor splits [0, n) into at most b.threads contiguous ranges and calls f once per
-// range, each on its own goroutine; worker is the range's index. It returns when all calls
+// range, each on its own goroutine. worker is the range's index. It returns when all calls
 // have returned.
 func (b *Backend) parallelFor(n int, f func(worker, lo, hi int)) {
 	workers := min(b.threads, n)

@@ -99,13 +99,9 @@ func maxPool3x3Same(dst, src, rows []float32, h, w int) {
 func (op *pool) plane(dst, src []float32, h, w, oh, ow, padTop, padLeft int) {
 	d := op.d
 	for r := range oh {
-		r0 := r*d.StrideH - padTop
-		r1 := min(r0+d.KernelH, h)
-		r0 = max(r0, 0)
+		r0, r1 := windowRange(r, d.StrideH, padTop, d.KernelH, h)
 		for q := range ow {
-			c0 := q*d.StrideW - padLeft
-			c1 := min(c0+d.KernelW, w)
-			c0 = max(c0, 0)
+			c0, c1 := windowRange(q, d.StrideW, padLeft, d.KernelW, w)
 			if d.Kind == backend.MaxPool {
 				m := float32(math.Inf(-1))
 				for rr := r0; rr < r1; rr++ {
@@ -125,4 +121,11 @@ func (op *pool) plane(dst, src []float32, h, w, oh, ow, padTop, padLeft int) {
 			dst[r*ow+q] = s / float32((r1-r0)*(c1-c0))
 		}
 	}
+}
+
+// windowRange returns the input positions [lo, hi) that output position i of a pooling window
+// covers along one axis, with the padding cut off.
+func windowRange(i, stride, pad, kernel, size int) (lo, hi int) {
+	start := i*stride - pad
+	return max(start, 0), min(start+kernel, size)
 }

@@ -48,13 +48,9 @@ func (b *Backend) PoolBackward(d backend.PoolDesc, xb, dyb, dxb backend.Buffer,
 func poolPlaneBackward(d backend.PoolDesc, dx, x, dy []float32, h, w, oh, ow, padTop,
 	padLeft int) {
 	for r := range oh {
-		r0 := r*d.StrideH - padTop
-		r1 := min(r0+d.KernelH, h)
-		r0 = max(r0, 0)
+		r0, r1 := windowRange(r, d.StrideH, padTop, d.KernelH, h)
 		for q := range ow {
-			c0 := q*d.StrideW - padLeft
-			c1 := min(c0+d.KernelW, w)
-			c0 = max(c0, 0)
+			c0, c1 := windowRange(q, d.StrideW, padLeft, d.KernelW, w)
 			g := dy[r*ow+q]
 			if d.Kind == backend.AvgPool {
 				share := g / float32((r1-r0)*(c1-c0))

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 )
 
-// IsTerminal reports whether w is a terminal, where a progress bar may redraw itself; a
+// IsTerminal reports whether w is a terminal, where a progress bar may redraw itself. A
 // progress bar written to a log file or a pipe would fill it with carriage returns.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -107,7 +107,7 @@ func Extract(archive, dir string) error {
 		found++
 	}
 	if found < len(known)-1 { // batches.meta.txt is optional
-		return fmt.Errorf("%s: archive holds %d of the %d CIFAR-10 batch files", archive,
+		return fmt.Errorf("%s: archive contains %d of the %d CIFAR-10 batch files", archive,
 			found, len(known)-1)
 	}
 	return nil

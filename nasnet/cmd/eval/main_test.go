@@ -173,7 +173,7 @@ func TestEvalRejectsNonFiniteWeights(t *testing.T) {
 	require.NoError(t, os.WriteFile(logits, []byte("GOOD"), 0o644))
 	_, _, err = runEval("--data", fakeData(t), "--checkpoint", path, "--limit", "4", "--json",
 		"--quiet", "--save-logits", logits)
-	require.ErrorContains(t, err, "tensor linear.weight holds NaN or infinite values")
+	require.ErrorContains(t, err, "tensor linear.weight contains NaN or infinite values")
 	got, err := os.ReadFile(logits)
 	require.NoError(t, err)
 	assert.Equal(t, "GOOD", string(got), "a failed run leaves the logits file alone")

@@ -42,14 +42,14 @@ func run(args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "Usage: fetchdata [flags]\n\n"+
 			"Puts the CIFAR-10 binary data set into --out/cifar-10-batches-bin/: it unpacks\n"+
 			"--from when that archive exists, and otherwise downloads --url and checks its\n"+
-			"MD5. A folder that already holds the test set is left as it is.\n\nFlags:\n")
+			"MD5. A folder that already contains the test set is left as it is.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if _, err := cifar10.LoadTest(*out); err == nil {
-		fmt.Fprintf(stderr, "fetchdata: %s already holds the CIFAR-10 test set\n", *out)
+		fmt.Fprintf(stderr, "fetchdata: %s already contains the CIFAR-10 test set\n", *out)
 		return nil
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
