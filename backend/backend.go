@@ -5,9 +5,8 @@
 // reads and writes them only through Upload and Download. Each layer is planned once with a
 // New... method, which receives the layer's weights (and may repack or copy them to the
 // device) and returns an Op. Running the Op later only reads and writes Buffers. This split
-// matches the
-// descriptor-and-plan model of cuDNN and AscendCL, so those implementations can be added
-// without changes to the layers above.
+// matches the descriptor-and-plan model of cuDNN and AscendCL, so those implementations can
+// be added without changes to the layers above.
 //
 // Buffers hold batches in NCHW layout. A ChannelView aliases a range of channels of another
 // buffer, so that layers write straight into their slice of a concatenation.
