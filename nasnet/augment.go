@@ -115,10 +115,11 @@ type batchLoader struct {
 	wg    sync.WaitGroup
 }
 
-// startBatchLoader starts preparing the batches of plan from set. Read them from ready,
-// hand each one back to release after its step, and call stop when done (also early).
+// startBatchLoader starts preparing the batches of plan from set, from batch first on. Read
+// them from ready, hand each one back to release after its step, and call stop when done
+// (also early).
 func startBatchLoader(ctx context.Context, set *cifar10.Set, plan epochPlan,
-	batchSize int) *batchLoader {
+	batchSize, first int) *batchLoader {
 	l := &batchLoader{
 		ready: make(chan *trainBatch),
 		free:  make(chan *trainBatch, 2),
@@ -135,7 +136,7 @@ func startBatchLoader(ctx context.Context, set *cifar10.Set, plan epochPlan,
 	batches := len(plan.augs) / batchSize
 	l.wg.Go(func() {
 		defer close(l.ready)
-		for b := range batches {
+		for b := first; b < batches; b++ {
 			var bt *trainBatch
 			select {
 			case bt = <-l.free:

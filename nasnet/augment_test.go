@@ -158,7 +158,7 @@ func TestBatchLoaderIgnoresTiming(t *testing.T) {
 	plan := drawEpochPlan(rand.New(rand.NewPCG(8, dataStream)), n, n/batch*batch)
 	want := make([]float32, cifar10.ImageBytes)
 	for _, delay := range []time.Duration{0, 2 * time.Millisecond} {
-		loader := startBatchLoader(context.Background(), set, plan, batch)
+		loader := startBatchLoader(context.Background(), set, plan, batch, 0)
 		b := 0
 		for bt := range loader.ready {
 			time.Sleep(delay)
@@ -181,12 +181,12 @@ func TestBatchLoaderIgnoresTiming(t *testing.T) {
 func TestBatchLoaderStopsEarly(t *testing.T) {
 	set := randomSet(9, 64)
 	plan := drawEpochPlan(rand.New(rand.NewPCG(9, dataStream)), 64, 64)
-	loader := startBatchLoader(context.Background(), set, plan, 8)
+	loader := startBatchLoader(context.Background(), set, plan, 8, 0)
 	<-loader.ready
 	loader.stop() // must return although the goroutine waits to send the next batch
 
 	ctx, cancel := context.WithCancel(context.Background())
-	loader = startBatchLoader(ctx, set, plan, 8)
+	loader = startBatchLoader(ctx, set, plan, 8, 0)
 	cancel()
 	for range loader.ready {
 	}

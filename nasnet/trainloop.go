@@ -90,6 +90,10 @@ type StepProgress struct {
 type RunOptions struct {
 	// Checkpoint is the .safetensors file written after every epoch; empty writes none.
 	Checkpoint string
+	// CheckpointInterval, when positive, also writes Checkpoint inside an epoch, after the
+	// first step that ends this long after the last write, so that a killed run loses at
+	// most about this much work. Resuming from such a checkpoint continues at its step.
+	CheckpointInterval time.Duration
 	// Test, if not nil, is evaluated after every epoch, on the first EvalLimit images
 	// (0: all) in batches of EvalBatchSize (0: the training batch size).
 	Test          *cifar10.Set
@@ -120,7 +124,13 @@ type TrainLoop struct {
 	schedule CosineSchedule
 	steps    int // training steps per epoch
 	epoch    int // completed epochs
-	history  []EpochMetrics
+	// step counts the steps done of the epoch in progress; partial holds their sums.
+	step    int
+	partial partialEpoch
+	// epochStart is the generator state before the epoch in progress drew its plan.
+	epochStart []byte
+	history    []EpochMetrics
+	saved      bool
 	// failed is set when an epoch stops part-way, which leaves the weights and the
 	// generator of the data between two epochs.
 	failed error
@@ -180,6 +190,13 @@ func (l *TrainLoop) Network() *Network { return l.net }
 
 // Trainer returns the trainer that updates the network.
 func (l *TrainLoop) Trainer() *Trainer { return l.trainer }
+
+// Step returns the number of steps done in the epoch in progress: 0 between epochs, and
+// more after resuming from a checkpoint written inside an epoch.
+func (l *TrainLoop) Step() int { return l.step }
+
+// Saved reports whether the loop has written a checkpoint.
+func (l *TrainLoop) Saved() bool { return l.saved }
 
 // History returns the metrics of every completed epoch, including those before a resume.
 func (l *TrainLoop) History() []EpochMetrics { return slices.Clone(l.history) }
@@ -244,14 +261,20 @@ func (l *TrainLoop) RunEpoch(ctx context.Context, opt RunOptions) (EpochMetrics,
 // trainEpoch runs the steps of one epoch, with the next batch prepared while a step runs.
 func (l *TrainLoop) trainEpoch(ctx context.Context, opt RunOptions, m *EpochMetrics) error {
 	n := l.cfg.Train.BatchSize
+	if l.step == 0 {
+		state, err := l.pcg.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		l.epochStart = state
+	}
 	plan := drawEpochPlan(l.rng, l.train.Len(), l.steps*n)
 	start := time.Now()
-	loader := startBatchLoader(ctx, l.train, plan, n)
+	lastSave := start
+	loader := startBatchLoader(ctx, l.train, plan, n, l.step)
 	defer loader.stop()
 
-	var loss float64
-	correct := 0
-	for i := range l.steps {
+	for i := l.step; i < l.steps; i++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("epoch %d stopped after %d of %d steps: %w", m.Epoch, i,
 				l.steps, err)
@@ -274,20 +297,41 @@ func (l *TrainLoop) trainEpoch(ctx context.Context, opt RunOptions, m *EpochMetr
 				m.Epoch, i+1, stepLoss)
 		}
 
-		loss += stepLoss
-		correct += stepCorrect
+		l.step = i + 1
+		l.partial.loss += stepLoss
+		l.partial.correct += stepCorrect
 		if opt.OnStep != nil {
-			opt.OnStep(StepProgress{Epoch: m.Epoch, Step: i + 1, Steps: l.steps,
-				Loss: loss / float64(i+1), Top1: float64(correct) / float64((i+1)*n),
-				LR: m.LR})
+			opt.OnStep(StepProgress{Epoch: m.Epoch, Step: l.step, Steps: l.steps,
+				Loss: l.partial.loss / float64(l.step),
+				Top1: float64(l.partial.correct) / float64(l.step*n), LR: m.LR})
+		}
+		if opt.Checkpoint != "" && opt.CheckpointInterval > 0 && l.step < l.steps &&
+			time.Since(lastSave) >= opt.CheckpointInterval {
+			now := time.Now()
+			l.partial.seconds += now.Sub(start).Seconds()
+			start, lastSave = now, now
+			if err := l.trainer.SyncToHost(); err != nil {
+				return err
+			}
+			if err := l.SaveCheckpoint(opt.Checkpoint); err != nil {
+				return err
+			}
 		}
 	}
 
-	m.Seconds = time.Since(start).Seconds()
-	m.TrainLoss = loss / float64(l.steps)
-	m.TrainTop1 = float64(correct) / float64(l.steps*n)
+	m.Seconds = l.partial.seconds + time.Since(start).Seconds()
+	m.TrainLoss = l.partial.loss / float64(l.steps)
+	m.TrainTop1 = float64(l.partial.correct) / float64(l.steps*n)
 	m.ImagesPerSecond = float64(l.steps*n) / m.Seconds
+	l.step, l.partial = 0, partialEpoch{}
 	return nil
+}
+
+// partialEpoch sums the steps done of an epoch in progress.
+type partialEpoch struct {
+	loss    float64
+	correct int
+	seconds float64 // of steps before the last checkpoint inside the epoch
 }
 
 func (l *TrainLoop) evaluate(opt RunOptions, m *EpochMetrics) error {
@@ -317,7 +361,10 @@ func (l *TrainLoop) evaluate(opt RunOptions, m *EpochMetrics) error {
 //     and the format version. Each is a uint64 stored as four float32 values, its 16-bit
 //     halves from the lowest up, so every value survives exactly. Float fields store their
 //     IEEE-754 bits;
-//   - train.rng: the data generator's rand.PCG.MarshalBinary bytes, one per float32;
+//   - train.rng: the data generator's rand.PCG.MarshalBinary bytes, one per float32, as
+//     they were before the epoch in progress drew its order and augmentation;
+//   - for a checkpoint written inside an epoch, the steps done of it (train.step) and their
+//     sums (train.partial_*), stored like the fields above; absent means 0;
 //   - train.history: [epochs, 10] float32 rows of EpochMetrics, in checkpointHistory order;
 //   - train.checksum: the CRC-32C of every other tensor (see checkpointChecksum).
 //
@@ -342,6 +389,20 @@ type loopRecord struct {
 	cfg         LoopConfig
 	trainImages int
 	epoch       int
+	step        int
+	partial     partialEpoch
+}
+
+// partialFields are the scalar fields of an epoch in progress, absent from checkpoints
+// written between epochs.
+var partialFields = []struct {
+	name  string
+	field func(r *loopRecord) any
+}{
+	{"train.step", func(r *loopRecord) any { return &r.step }},
+	{"train.partial_loss", func(r *loopRecord) any { return &r.partial.loss }},
+	{"train.partial_correct", func(r *loopRecord) any { return &r.partial.correct }},
+	{"train.partial_seconds", func(r *loopRecord) any { return &r.partial.seconds }},
 }
 
 // loopFields lists the scalar fields of a checkpoint: the tensor name and a pointer to the
@@ -516,15 +577,22 @@ func (l *TrainLoop) SaveCheckpoint(path string) error {
 	tensors = append(tensors, opt...)
 
 	rec := loopRecord{format: checkpointFormat, cfg: l.cfg, trainImages: l.train.Len(),
-		epoch: l.epoch}
-	for _, f := range loopFields {
+		epoch: l.epoch, step: l.step, partial: l.partial}
+	fields := loopFields
+	if l.step > 0 {
+		fields = append(slices.Clip(fields), partialFields...)
+	}
+	for _, f := range fields {
 		tensors = append(tensors, nn.NamedTensor{Name: f.name,
 			Tensor: uint64Tensor(fieldBits(f.field(&rec)))})
 	}
 
-	state, err := l.pcg.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	state := l.epochStart
+	if l.step == 0 {
+		var err error
+		if state, err = l.pcg.MarshalBinary(); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	rngTensor := tensor.Zeros(len(state))
 	for i, b := range state {
@@ -539,7 +607,11 @@ func (l *TrainLoop) SaveCheckpoint(path string) error {
 	}
 	tensors = append(tensors, nn.NamedTensor{Name: "train.checksum",
 		Tensor: uint64Tensor(checkpointChecksum(byName))})
-	return nn.WriteSafetensorsFile(path, tensors)
+	if err := nn.WriteSafetensorsFile(path, tensors); err != nil {
+		return err
+	}
+	l.saved = true
+	return nil
 }
 
 func historyTensor(history []EpochMetrics) *tensor.Tensor {
@@ -579,8 +651,8 @@ func decodeHistory(t *tensor.Tensor, epochs int) ([]EpochMetrics, error) {
 // CheckpointInfo describes a training checkpoint.
 type CheckpointInfo struct {
 	Config LoopConfig
-	// Epoch is the number of completed epochs.
-	Epoch int
+	// Epoch is the number of completed epochs, and Step the steps done of the next one.
+	Epoch, Step int
 	// TrainImages is the size of the training set of the run.
 	TrainImages int
 }
@@ -596,7 +668,8 @@ func ReadCheckpointInfo(path string) (CheckpointInfo, error) {
 	if err != nil {
 		return CheckpointInfo{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return CheckpointInfo{Config: rec.cfg, Epoch: rec.epoch, TrainImages: rec.trainImages}, nil
+	return CheckpointInfo{Config: rec.cfg, Epoch: rec.epoch, Step: rec.step,
+		TrainImages: rec.trainImages}, nil
 }
 
 // readTrainingCheckpoint reads a checkpoint and verifies its checksum.
@@ -630,6 +703,15 @@ func decodeLoopRecord(tensors map[string]*tensor.Tensor) (*loopRecord, error) {
 			return nil, fmt.Errorf("%s %w", f.name, err)
 		}
 		setFieldBits(f.field(rec), bits)
+	}
+	for _, f := range partialFields {
+		if t, ok := tensors[f.name]; ok {
+			bits, err := tensorUint64(t)
+			if err != nil {
+				return nil, fmt.Errorf("%s %w", f.name, err)
+			}
+			setFieldBits(f.field(rec), bits)
+		}
 	}
 	if rec.format != checkpointFormat {
 		return nil, fmt.Errorf("checkpoint format %d is not supported (want %d)", rec.format,
@@ -673,6 +755,10 @@ func ResumeTrainLoop(be backend.Backend, path string, cfg LoopConfig,
 		return nil, fmt.Errorf("%s: completed epoch %d is outside 0-%d", path, rec.epoch,
 			cfg.Epochs)
 	}
+	if rec.step < 0 || rec.step >= l.steps || rec.step > 0 && rec.epoch == cfg.Epochs {
+		return nil, fmt.Errorf("%s: step %d of epoch %d is outside the %d steps of an "+
+			"epoch", path, rec.step, rec.epoch+1, l.steps)
+	}
 	if err := l.restore(tensors, rec); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -693,9 +779,9 @@ func (l *TrainLoop) restore(tensors map[string]*tensor.Tensor, rec *loopRecord) 
 	if err := l.trainer.LoadOptimizerState(tensors); err != nil {
 		return err
 	}
-	if got, want := l.trainer.Steps(), rec.epoch*l.steps; got != want {
-		return fmt.Errorf("global_step is %d, but %d epochs of %d steps make %d", got,
-			rec.epoch, l.steps, want)
+	if got, want := l.trainer.Steps(), rec.epoch*l.steps+rec.step; got != want {
+		return fmt.Errorf("global_step is %d, but %d epochs of %d steps and %d more make %d",
+			got, rec.epoch, l.steps, rec.step, want)
 	}
 	rngTensor, ok := tensors["train.rng"]
 	if !ok {
@@ -718,6 +804,9 @@ func (l *TrainLoop) restore(tensors map[string]*tensor.Tensor, rec *loopRecord) 
 	if l.history, err = decodeHistory(history, rec.epoch); err != nil {
 		return err
 	}
-	l.epoch = rec.epoch
+	l.epoch, l.step, l.partial = rec.epoch, rec.step, rec.partial
+	if l.step > 0 {
+		l.epochStart = state
+	}
 	return nil
 }

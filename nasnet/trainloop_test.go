@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,6 +135,65 @@ func TestTrainLoopResumeIsBitIdentical(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrainLoopResumesInsideAnEpoch stops a run after a checkpoint written inside an epoch
+// and checks that resuming from it ends with the weights of an uninterrupted run.
+func TestTrainLoopResumesInsideAnEpoch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains for 19 steps, half a minute under -race")
+	}
+	cfg := smallestLoopConfig()
+	set := randomSet(21, 9) // 4 steps per epoch
+	dir := t.TempDir()
+	be, err := cpu.New(2)
+	require.NoError(t, err)
+	whole, err := NewTrainLoop(be, cfg, set)
+	require.NoError(t, err)
+	require.NoError(t, whole.Run(context.Background(), RunOptions{}))
+	want := trainState(t, whole)
+
+	path := filepath.Join(dir, "inside.safetensors")
+	be, err = cpu.New(2)
+	require.NoError(t, err)
+	l, err := NewTrainLoop(be, cfg, set)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = l.Run(ctx, RunOptions{Checkpoint: path, CheckpointInterval: time.Nanosecond,
+		OnStep: func(p StepProgress) {
+			if p.Epoch == 2 && p.Step == 3 {
+				cancel()
+			}
+		}})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.True(t, l.Saved())
+	info, err := ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, CheckpointInfo{Config: cfg, Epoch: 1, Step: 3, TrainImages: 9}, info)
+
+	be, err = cpu.New(2)
+	require.NoError(t, err)
+	resumed, err := ResumeTrainLoop(be, path, cfg, set)
+	require.NoError(t, err)
+	assert.Equal(t, 3, resumed.Step())
+	var steps []int
+	require.NoError(t, resumed.Run(context.Background(), RunOptions{Checkpoint: path,
+		CheckpointInterval: time.Nanosecond,
+		OnStep:             func(p StepProgress) { steps = append(steps, p.Step) }}))
+	assert.Equal(t, []int{4, 1, 2, 3, 4}, steps)
+	requireBitIdentical(t, want, trainState(t, resumed))
+	for i, m := range resumed.History() {
+		// The history of completed epochs is stored in float32.
+		assert.Equal(t, float32(whole.History()[i].TrainLoss), float32(m.TrainLoss),
+			"epoch %d", i+1)
+		assert.Equal(t, float32(whole.History()[i].TrainTop1), float32(m.TrainTop1),
+			"epoch %d", i+1)
+		assert.Greater(t, m.Seconds, 0.0, "epoch %d", i+1)
+	}
+	info, err = ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, CheckpointInfo{Config: cfg, Epoch: 3, TrainImages: 9}, info)
 }
 
 func TestTrainLoopMetrics(t *testing.T) {

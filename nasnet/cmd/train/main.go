@@ -63,6 +63,8 @@ type config struct {
 	limitTrain int
 	evalLimit  int
 	quiet      bool
+	// saveEvery is the time between checkpoints written inside an epoch.
+	saveEvery time.Duration
 	// set contains the names of the flags given on the command line.
 	set map[string]bool
 }
@@ -131,6 +133,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
 		"start from these weights (.safetensors or MindSpore .ckpt) in place of a random "+
 			"initialization, at their width unless --width is given; not with --resume")
+	fs.DurationVar(&cfg.saveEvery, "checkpoint-interval", 5*time.Minute,
+		"also rewrite --out inside an epoch this often, so that a killed run loses at most "+
+			"this much (0: after whole epochs only)")
 	fs.StringVar(&cfg.export, "export", "",
 		"also write the weights here after every epoch, as MindSpore .ckpt or .safetensors "+
 			"by the extension")
@@ -149,9 +154,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		fmt.Fprintf(stderr, "Usage: train [flags]\n\n"+
 			"Trains the ReNAS NAS-Bench-101 network on CIFAR-10 with random crops and flips,\n"+
 			"a cosine learning-rate schedule and label smoothing. After every epoch it\n"+
-			"evaluates the test set and writes a checkpoint, which --resume continues.\n"+
-			"SIGINT or SIGTERM stops training, and the checkpoint then contains the last\n"+
-			"complete epoch.\n\nFlags:\n")
+			"evaluates the test set and writes a checkpoint, which --resume continues;\n"+
+			"it also writes one every --checkpoint-interval inside an epoch. SIGINT or\n"+
+			"SIGTERM stops training; the checkpoint then holds the last step saved.\n\n"+
+			"Flags:\n")
 		fs.PrintDefaults()
 	}
 
@@ -372,7 +378,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("training", "width", cfg.loop.Width, "epochs", cfg.loop.Epochs,
-		"from_epoch", loop.Epoch(), "train_images", train.Len(),
+		"from_epoch", loop.Epoch(), "from_step", loop.Step(), "train_images", train.Len(),
 		"steps_per_epoch", loop.StepsPerEpoch(), "batch_size", cfg.loop.Train.BatchSize,
 		"checkpoint", out, "backend", be.Describe())
 	if loop.Epoch() == cfg.loop.Epochs {
@@ -388,7 +394,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer logFile.Close()
 	}
 	var bar *progress
-	opt := nasnet.RunOptions{Checkpoint: out, Test: test, EvalLimit: cfg.evalLimit,
+	opt := nasnet.RunOptions{Checkpoint: out, CheckpointInterval: cfg.saveEvery, Test: test,
+		EvalLimit: cfg.evalLimit,
 		OnEpoch: func(m nasnet.EpochMetrics) error {
 			bar.clear()
 			return finishEpoch(cfg, loop, m, weights, logFile, log)
@@ -403,12 +410,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		switch {
 		case ctx.Err() == nil:
-		case loop.Epoch() == 0:
-			return fmt.Errorf("%w before the first epoch ended; no checkpoint was written",
+		case !loop.Saved() && cfg.resume == "":
+			return fmt.Errorf("%w before the first checkpoint; no checkpoint was written",
 				errInterrupted)
+		case !loop.Saved():
+			return fmt.Errorf("%w before the first checkpoint; continue with --resume %s",
+				errInterrupted, cfg.resume)
 		default:
-			return fmt.Errorf("%w: %s contains epoch %d of %d; continue with --resume %s",
-				errInterrupted, out, loop.Epoch(), cfg.loop.Epochs, out)
+			info, err := nasnet.ReadCheckpointInfo(out)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errInterrupted, err)
+			}
+			return fmt.Errorf("%w: %s contains %s; continue with --resume %s",
+				errInterrupted, out, describeProgress(info, loop.StepsPerEpoch()), out)
 		}
 		return err
 	}
@@ -422,6 +436,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printSummary(stdout, loop, out, weights)
 	return nil
+}
+
+// describeProgress says how far the run of a checkpoint got.
+func describeProgress(info nasnet.CheckpointInfo, steps int) string {
+	if info.Step == 0 {
+		return fmt.Sprintf("epoch %d of %d", info.Epoch, info.Config.Epochs)
+	}
+	return fmt.Sprintf("step %d of %d of epoch %d of %d", info.Step, steps, info.Epoch+1,
+		info.Config.Epochs)
 }
 
 func loadData(cfg *config) (train, test *cifar10.Set, err error) {

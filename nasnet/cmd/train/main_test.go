@@ -265,7 +265,7 @@ func TestTrainAndResume(t *testing.T) {
 	_, _, err = runCommand(t, ctx, args("never", "--out",
 		filepath.Join(dir, "never.safetensors"))...)
 	require.ErrorIs(t, err, errInterrupted)
-	assert.Contains(t, err.Error(), "before the first epoch ended; no checkpoint was written")
+	assert.Contains(t, err.Error(), "before the first checkpoint; no checkpoint was written")
 }
 
 // unpackCIFAR10 writes the batch files of the CIFAR-10 archive into a temporary folder, which
