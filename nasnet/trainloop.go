@@ -124,7 +124,7 @@ type TrainLoop struct {
 	schedule CosineSchedule
 	steps    int // training steps per epoch
 	epoch    int // completed epochs
-	// step counts the steps done of the epoch in progress; partial holds their sums.
+	// step counts the steps done of the epoch in progress, and partial contains their sums.
 	step    int
 	partial partialEpoch
 	// epochStart is the generator state before the epoch in progress drew its plan.
@@ -331,7 +331,7 @@ func (l *TrainLoop) trainEpoch(ctx context.Context, opt RunOptions, m *EpochMetr
 type partialEpoch struct {
 	loss    float64
 	correct int
-	seconds float64 // of steps before the last checkpoint inside the epoch
+	seconds float64 // time of the steps before the last checkpoint inside the epoch
 }
 
 func (l *TrainLoop) evaluate(opt RunOptions, m *EpochMetrics) error {
