@@ -29,7 +29,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then \
 		echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-GENERATED = kernels/gemm_amd64.s kernels/gemm_amd64.go
+GENERATED = kernels/kernels_amd64.s kernels/kernels_amd64.go
 
 # generate rewrites the avo-generated assembly; generate-check fails if the checked-in
 # files differ from what the generator writes, and leaves them as they were.

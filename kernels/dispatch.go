@@ -82,7 +82,12 @@ func Path() string {
 // while the path changes finishes on the path it started with, but a PackedA built on one path
 // can be used only on a path with the same tile, and SgemmPacked panics otherwise.
 func ForceGeneric() (restore func()) {
-	return useGemmImpl(genericGemm)
+	restoreGemm := useGemmImpl(genericGemm)
+	restoreVector := useVectorImpl(genericVector)
+	return func() {
+		restoreVector()
+		restoreGemm()
+	}
 }
 
 // useGemmImpl makes impl the active GEMM implementation and returns a function that restores

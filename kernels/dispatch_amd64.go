@@ -25,3 +25,23 @@ func fmaPeakProbe() func(n int, x, y float32) float32 {
 	}
 	return nil
 }
+
+var avx2Vector = &vectorImpl{
+	name:           "avx2",
+	block:          32,
+	sumSquares:     sumSquaresAVX2,
+	scaleShift:     scaleShiftAVX2,
+	scaleShiftReLU: scaleShiftReLUAVX2,
+	gradSums:       batchNormGradSumsAVX2,
+	gradSumsReLU:   batchNormGradSumsReLUAVX2,
+	gradInput:      batchNormGradInputAVX2,
+	gradInputReLU:  batchNormGradInputReLUAVX2,
+}
+
+// asmVectorImpls returns the assembly batch-normalization kernels that this CPU supports.
+func asmVectorImpls() []*vectorImpl {
+	if cpu.AVX2FMA {
+		return []*vectorImpl{avx2Vector}
+	}
+	return nil
+}

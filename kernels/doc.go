@@ -19,4 +19,4 @@
 // or any architecture other than amd64, selects pure Go everywhere.
 package kernels
 
-//go:generate go run -C _asm . -out ../gemm_amd64.s -stubs ../gemm_amd64.go
+//go:generate go run -C _asm . -out ../kernels_amd64.s -stubs ../kernels_amd64.go

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/tensor"
 )
 
@@ -54,7 +55,7 @@ func (b *Backend) BatchNormForwardTraining(d backend.BatchNormDesc, xb, yb, gamm
 			// float64 PyTorch reference, through E[x²] − E[x]².
 			var sum, sumSq float64
 			for i := range x.n {
-				s, sq := sumPlane(x.image(i)[c*plane : (c+1)*plane])
+				s, sq := kernels.SumSquares(x.image(i)[c*plane : (c+1)*plane])
 				sum += s
 				sumSq += sq
 			}
@@ -71,15 +72,8 @@ func (b *Backend) BatchNormForwardTraining(d backend.BatchNormDesc, xb, yb, gamm
 			scale := g[c] * float32(inv)
 			shift := bt[c] - float32(mean)*scale
 			for i := range x.n {
-				src := x.image(i)[c*plane : (c+1)*plane]
-				dst := y.image(i)[c*plane : (c+1)*plane]
-				for j, e := range src {
-					o := e*scale + shift
-					if relu && o < 0 {
-						o = 0
-					}
-					dst[j] = o
-				}
+				kernels.ScaleShift(y.image(i)[c*plane:(c+1)*plane],
+					x.image(i)[c*plane:(c+1)*plane], scale, shift, relu)
 			}
 		}
 	})
@@ -127,43 +121,21 @@ func (b *Backend) BatchNormBackward(d backend.BatchNormDesc, xb, yb, dyb, gamma,
 				gs := dy.image(i)[c*plane : (c+1)*plane]
 				// float64 sums: dbeta and dgamma cancel heavily, and float32 partial sums
 				// measurably worsened them.
-				var g, gx float64
-				for j, e := range gs {
-					if relu && ys[j] <= 0 {
-						continue
-					}
-					g += float64(e)
-					gx += float64(e) * float64(xs[j]-mean)
-				}
+				g, gx := kernels.BatchNormGradSums(gs, xs, ys, mean, relu)
 				sumG += g
 				sumGX += gx * float64(inv)
 			}
 			dg[c], db[c] = float32(sumGX), float32(sumG)
+			// dx = k·(count·dy − Σdy − (x − mean)·inv·Σdy·x̂), with dy masked by the ReLU.
 			k := g[c] * inv / count
 			mg, mgx := float32(sumG), float32(sumGX)
+			a, bx, shift := k*count, -k*inv*mgx, -k*mg
 			for i := range x.n {
-				xs := x.image(i)[c*plane : (c+1)*plane]
-				ys := y.image(i)[c*plane : (c+1)*plane]
-				gs := dy.image(i)[c*plane : (c+1)*plane]
-				out := dx.image(i)[c*plane : (c+1)*plane]
-				for j, e := range gs {
-					if relu && ys[j] <= 0 {
-						e = 0
-					}
-					out[j] = k * (count*e - mg - (xs[j]-mean)*inv*mgx)
-				}
+				span := func(buf *Buffer) []float32 { return buf.image(i)[c*plane : (c+1)*plane] }
+				kernels.BatchNormGradInput(span(dx), span(dy), span(x), span(y), mean, a, bx,
+					shift, relu)
 			}
 		}
 	})
 	return nil
-}
-
-// sumPlane returns the sum and the sum of squares of p in float64.
-func sumPlane(p []float32) (float64, float64) {
-	var s, q float64
-	for _, e := range p {
-		s += float64(e)
-		q += float64(e) * float64(e)
-	}
-	return s, q
 }

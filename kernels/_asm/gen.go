@@ -2,9 +2,9 @@
 //
 // Run it from this directory (package kernels runs it through go:generate):
 //
-//	go run . -out ../gemm_amd64.s -stubs ../gemm_amd64.go
+//	go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go
 //
-// The Go twins of these routines are in ../gemm_generic.go.
+// The Go twins of these routines are in ../gemm_generic.go and ../batchnorm.go.
 package main
 
 import (
@@ -42,6 +42,12 @@ func main() {
 	ConstraintExpr("amd64,!noasm")
 	genGemmF32x6x16AVX2FMA()
 	genFMAPeakAVX2FMA()
+	genSumSquaresAVX2()
+	for _, relu := range []bool{false, true} {
+		genScaleShiftAVX2(relu)
+		genBatchNormGradSumsAVX2(relu)
+		genBatchNormGradInputAVX2(relu)
+	}
 	Generate()
 }
 
