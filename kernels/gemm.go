@@ -26,9 +26,20 @@ type gemmScratch struct {
 	a    []float32 // packed block of A, up to gemmMC×gemmKC
 	b    []float32 // one packed micro-panel of B, up to gemmKC×nr
 	tile []float32 // one mr×nr edge tile
+
+	// The B operand of the product in progress. Keeping it here, behind a pointer, lets it
+	// pass as a bSource without a heap allocation.
+	dense  denseB
+	im2col im2colB
 }
 
 var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
+
+// release drops the references to the caller's matrices and returns s to the pool.
+func (s *gemmScratch) release() {
+	s.dense, s.im2col = denseB{}, im2colB{}
+	gemmScratchPool.Put(s)
+}
 
 // grow returns buf resized to n elements, reallocating only when its capacity is too small.
 func grow(buf []float32, n int) []float32 {
@@ -100,9 +111,16 @@ func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 		return
 	}
 
-	impl := activeGemm.Load()
 	s := gemmScratchPool.Get().(*gemmScratch)
-	defer gemmScratchPool.Put(s)
+	defer s.release()
+	s.dense = denseB{b, ldb}
+	sgemm(m, n, k, a, lda, &s.dense, c, ldc, accumulate, s)
+}
+
+// sgemm is Sgemm with B read through src, for arguments already checked and m, n, k > 0.
+func sgemm(m, n, k int, a []float32, lda int, src bSource, c []float32, ldc int,
+	accumulate bool, s *gemmScratch) {
+	impl := activeGemm.Load()
 	mc := min(gemmMC, roundUp(m, impl.mr))
 	s.a = grow(s.a, mc*min(gemmKC, k))
 	s.b = grow(s.b, impl.nr*min(gemmKC, k))
@@ -115,7 +133,7 @@ func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 		for ic := 0; ic < m; ic += gemmMC {
 			mcur := min(gemmMC, m-ic)
 			packA(s.a, a[ic*lda+pc:], lda, mcur, kc, impl.mr)
-			macroKernel(impl, mcur, n, kc, s.a, b[pc*ldb:], ldb, c[ic*ldc:], ldc, acc, s)
+			macroKernel(impl, mcur, n, pc, kc, s.a, src, c[ic*ldc:], ldc, acc, s)
 		}
 	}
 }
@@ -133,11 +151,21 @@ func SgemmPacked(p *PackedA, n int, b []float32, ldb int, c []float32, ldc int,
 	checkDims("SgemmPacked", m, n, k)
 	checkMatrix("SgemmPacked", "b", "ldb", b, k, n, ldb)
 	checkMatrix("SgemmPacked", "c", "ldc", c, m, n, ldc)
+	s := gemmScratchPool.Get().(*gemmScratch)
+	defer s.release()
+	s.dense = denseB{b, ldb}
+	sgemmPacked("SgemmPacked", p, n, &s.dense, c, ldc, accumulate, s)
+}
+
+// sgemmPacked is SgemmPacked with B read through src, for arguments already checked.
+func sgemmPacked(op string, p *PackedA, n int, src bSource, c []float32, ldc int,
+	accumulate bool, s *gemmScratch) {
+	m, k := p.m, p.k
 	impl := activeGemm.Load()
 	if p.mr != impl.mr {
-		panic(fmt.Sprintf("kernels: SgemmPacked: p was packed for %d-row panels but the %s "+
+		panic(fmt.Sprintf("kernels: %s: p was packed for %d-row panels but the %s "+
 			"kernel uses %d-row panels; call PackA again after changing the path",
-			p.mr, impl.label, impl.mr))
+			op, p.mr, impl.label, impl.mr))
 	}
 	if m == 0 || n == 0 {
 		return
@@ -149,8 +177,6 @@ func SgemmPacked(p *PackedA, n int, b []float32, ldb int, c []float32, ldc int,
 		return
 	}
 
-	s := gemmScratchPool.Get().(*gemmScratch)
-	defer gemmScratchPool.Put(s)
 	s.b = grow(s.b, impl.nr*min(gemmKC, k))
 	s.tile = grow(s.tile, impl.mr*impl.nr)
 
@@ -162,23 +188,41 @@ func SgemmPacked(p *PackedA, n int, b []float32, ldb int, c []float32, ldc int,
 			mcur := min(gemmMC, m-ic)
 			// Panels of mr rows and kc columns, so rows from ic start at ic*kc.
 			pa := block[ic*kc:]
-			macroKernel(impl, mcur, n, kc, pa, b[pc*ldb:], ldb, c[ic*ldc:], ldc, acc, s)
+			macroKernel(impl, mcur, n, pc, kc, pa, src, c[ic*ldc:], ldc, acc, s)
 		}
 	}
 }
 
-// macroKernel multiplies an mc×kc block of packed A panels by the kc×n matrix b (row stride
-// ldb) into C. It packs each kc×nr micro-panel of b into s.b and runs it against every A panel.
-// Full tiles go straight to C. An edge tile is computed whole into s.tile and only its rows
-// below mc and columns below n are copied or added to C, so nothing outside the block is
-// written.
-func macroKernel(impl *gemmImpl, mc, n, kc int, pa, b []float32, ldb int, c []float32, ldc int,
-	accumulate bool, s *gemmScratch) {
+// bSource is the B operand of a product, which packs its own micro-panels.
+type bSource interface {
+	// pack writes rows [pc, pc+kc) and columns [jr, jr+nc) of B, with nc <= nr, into the
+	// micro-panel dst: element (pc+p, jr+j) goes to dst[p*nr + j], and columns from nc to nr
+	// are zero.
+	pack(dst []float32, pc, kc, jr, nc, nr int)
+}
+
+// denseB is a row-major B matrix with row stride ldb.
+type denseB struct {
+	b   []float32
+	ldb int
+}
+
+func (d denseB) pack(dst []float32, pc, kc, jr, nc, nr int) {
+	packB(dst, d.b[pc*d.ldb+jr:], d.ldb, kc, nc, nr)
+}
+
+// macroKernel multiplies an mc×kc block of packed A panels by rows [pc, pc+kc) and columns
+// [0, n) of B into C. It packs each kc×nr micro-panel of B into s.b and runs it against every
+// A panel. Full tiles go straight to C. An edge tile is computed whole into s.tile and only
+// its rows below mc and columns below n are copied or added to C, so nothing outside the
+// block is written.
+func macroKernel(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource, c []float32,
+	ldc int, accumulate bool, s *gemmScratch) {
 	mr, nr := impl.mr, impl.nr
 	bPanel := s.b[:kc*nr]
 	for jr := 0; jr < n; jr += nr {
 		nrCur := min(nr, n-jr)
-		packB(bPanel, b[jr:], ldb, kc, nrCur, nr)
+		src.pack(bPanel, pc, kc, jr, nrCur, nr)
 		for ir := 0; ir < mc; ir += mr {
 			mrCur := min(mr, mc-ir)
 			aPanel := pa[ir*kc : (ir+mr)*kc]

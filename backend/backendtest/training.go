@@ -100,6 +100,7 @@ func testConv2DGradients(t *testing.T, b backend.Trainer) {
 	r := rand.New(rand.NewPCG(31, 32))
 	cases := []struct{ n, c, hw, out, k, stride, pad int }{
 		{2, 3, 6, 4, 3, 1, 1}, {3, 4, 5, 6, 1, 1, 0}, {2, 2, 7, 3, 3, 2, 1}, {1, 3, 6, 2, 5, 1, 2},
+		{2, 3, 6, 4, 3, 1, 0}, {2, 2, 4, 3, 1, 1, 1},
 	}
 	for _, tc := range cases {
 		name := fmt.Sprintf("n=%d,c=%d,hw=%d,out=%d,k=%d,s=%d,p=%d", tc.n, tc.c, tc.hw, tc.out,

@@ -7,16 +7,15 @@ import (
 )
 
 // conv2D computes a convolution of one image as the product of the packed weight matrix
-// [OutChannels, InChannels·KernelH·KernelW] and the image's im2col matrix, followed by the
-// bias and activation in one pass over the output. A 1×1 convolution with stride 1 and no
-// padding multiplies the weight by the image itself.
+// [OutChannels, InChannels·KernelH·KernelW] and the image's im2col matrix, which the GEMM packs
+// straight from the image, followed by the bias and activation in one pass over the output.
+// A 1×1 convolution with stride 1 and no padding multiplies the weight by the image itself.
 type conv2D struct {
-	b       *Backend
-	d       backend.Conv2DDesc
-	weight  *kernels.PackedA
-	bias    []float32
-	direct  bool        // the input is its own im2col matrix
-	scratch [][]float32 // one im2col matrix per worker, grown on demand
+	b      *Backend
+	d      backend.Conv2DDesc
+	weight *kernels.PackedA
+	bias   []float32
+	direct bool // the input is its own im2col matrix
 }
 
 // NewConv2D plans a convolution and packs its weight.
@@ -31,9 +30,7 @@ func (b *Backend) NewConv2D(d backend.Conv2DDesc, weight, bias *tensor.Tensor) (
 		d:      d,
 		weight: kernels.PackA(d.OutChannels, k, weight.ToFloat32().Float32s(), k),
 		bias:   make([]float32, d.OutChannels),
-		direct: d.KernelH == 1 && d.KernelW == 1 && d.StrideH == 1 && d.StrideW == 1 &&
-			d.PadH == 0 && d.PadW == 0,
-		scratch: make([][]float32, b.threads),
+		direct: isDirect(d),
 	}
 	if bias != nil {
 		copy(op.bias, bias.ToFloat32().Float32s())
@@ -58,10 +55,11 @@ func (op *conv2D) Run(xb, yb backend.Buffer) error {
 		return err
 	}
 	cols := want[2] * want[3]
+	g := geometry(op.d, x)
 	if x.n >= op.b.threads {
-		op.b.parallelFor(x.n, func(worker, lo, hi int) {
+		op.b.parallelFor(x.n, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
-				op.image(worker, x, y, i, cols)
+				op.columns(x.image(i), g, 0, cols, y.image(i), cols)
 			}
 		})
 		return nil
@@ -70,48 +68,29 @@ func (op *conv2D) Run(xb, yb backend.Buffer) error {
 	const block = 64
 	blocks := (cols + block - 1) / block
 	for i := range x.n {
-		var in []float32
-		if op.direct {
-			in = x.image(i)
-		} else {
-			in = op.im2col(0, x, i)
-		}
-		out := y.image(i)
+		in, out := x.image(i), y.image(i)
 		op.b.parallelFor(blocks, func(_, lo, hi int) {
 			c0, c1 := lo*block, min(hi*block, cols)
-			op.gemm(in[c0:], cols, out[c0:], c1-c0, cols)
+			op.columns(in, g, c0, c1-c0, out[c0:], cols)
 		})
 	}
 	return nil
 }
 
-// image computes the cols output columns of image i with the scratch of worker.
-func (op *conv2D) image(worker int, x, y *Buffer, i, cols int) {
-	in := x.image(i)
-	if !op.direct {
-		in = op.im2col(worker, x, i)
+// columns computes output columns [col0, col0+n) of the image in into out (row stride
+// ldOut), then adds the bias and applies the activation.
+func (op *conv2D) columns(in []float32, g kernels.ConvGeometry, col0, n int, out []float32,
+	ldOut int) {
+	if op.direct {
+		kernels.SgemmPacked(op.weight, n, in[col0:], g.Cols(), out, ldOut, false)
+	} else {
+		kernels.SgemmIm2col(op.weight, in, g, col0, n, out, ldOut, false)
 	}
-	op.gemm(in, cols, y.image(i), cols, cols)
-}
-
-// gemm multiplies the weight by n columns of the column matrix in (row stride ld) into out
-// (row stride ld), then adds the bias and applies the activation.
-func (op *conv2D) gemm(in []float32, ld int, out []float32, n, ldOut int) {
-	kernels.SgemmPacked(op.weight, n, in, ld, out, ldOut, false)
 	kernels.BiasReLU(out, op.d.OutChannels, n, ldOut, op.bias, op.d.Activation == backend.ReLU)
 }
 
-// im2col writes the column matrix of image i into the scratch of worker and returns it.
-func (op *conv2D) im2col(worker int, x *Buffer, i int) []float32 {
-	d := op.d
-	oh := (x.h+2*d.PadH-d.KernelH)/d.StrideH + 1
-	ow := (x.w+2*d.PadW-d.KernelW)/d.StrideW + 1
-	size := d.InChannels * d.KernelH * d.KernelW * oh * ow
-	if len(op.scratch[worker]) < size {
-		op.scratch[worker] = make([]float32, size)
-	}
-	col := op.scratch[worker][:size]
-	kernels.Im2col(col, x.image(i), x.c, x.h, x.w, d.KernelH, d.KernelW, d.PadH, d.PadW,
-		d.StrideH, d.StrideW)
-	return col
+// geometry returns the convolution of d over one image of x.
+func geometry(d backend.Conv2DDesc, x *Buffer) kernels.ConvGeometry {
+	return kernels.ConvGeometry{C: x.c, H: x.h, W: x.w, KH: d.KernelH, KW: d.KernelW,
+		PadH: d.PadH, PadW: d.PadW, StrideH: d.StrideH, StrideW: d.StrideW}
 }

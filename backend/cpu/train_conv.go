@@ -50,17 +50,6 @@ func isDirect(d backend.Conv2DDesc) bool {
 		d.PadH == 0 && d.PadW == 0
 }
 
-// columns returns the im2col matrix of image i, in scratch when the convolution needs one.
-func columns(d backend.Conv2DDesc, x *Buffer, i int, scratch *[]float32, oh, ow int) []float32 {
-	if isDirect(d) {
-		return x.image(i)
-	}
-	col := (*scratch)[:d.InChannels*d.KernelH*d.KernelW*oh*ow]
-	kernels.Im2col(col, x.image(i), x.c, x.h, x.w, d.KernelH, d.KernelW, d.PadH, d.PadW,
-		d.StrideH, d.StrideW)
-	return col
-}
-
 // Conv2DForward computes y = conv(x, w).
 func (b *Backend) Conv2DForward(d backend.Conv2DDesc, xb, wb, yb backend.Buffer) error {
 	x, w, y, err := convBuffers("conv2d forward", d, xb, wb, yb)
@@ -70,24 +59,32 @@ func (b *Backend) Conv2DForward(d backend.Conv2DDesc, xb, wb, yb backend.Buffer)
 	k := d.InChannels * d.KernelH * d.KernelW
 	cols := y.h * y.w
 	packed := kernels.PackA(d.OutChannels, k, w.data, k)
+	g := geometry(d, x)
 	b.parallelFor(x.n, func(_, lo, hi int) {
-		scratch := getScratch(k * cols)
-		defer putScratch(scratch)
 		for i := lo; i < hi; i++ {
-			col := columns(d, x, i, scratch, y.h, y.w)
-			kernels.SgemmPacked(packed, cols, col, cols, y.image(i), cols, false)
+			if isDirect(d) {
+				kernels.SgemmPacked(packed, cols, x.image(i), cols, y.image(i), cols, false)
+			} else {
+				kernels.SgemmIm2col(packed, x.image(i), g, 0, cols, y.image(i), cols, false)
+			}
 		}
 	})
 	return nil
 }
 
-// Conv2DBackwardData computes dx = convᵀ(dy, w): per image, the column gradient wᵀ·dy is
-// folded back into the image by Col2im.
+// Conv2DBackwardData computes dx = convᵀ(dy, w). For stride 1 and padding below the kernel
+// size, that is the convolution of dy with the kernel flipped and its channels swapped, at
+// padding kernel−1−pad. Otherwise, per image, the column gradient wᵀ·dy is folded back into
+// the image by Col2im.
 func (b *Backend) Conv2DBackwardData(d backend.Conv2DDesc, wb, dyb, dxb backend.Buffer,
 	accumulate bool) error {
 	dx, w, dy, err := convBuffers("conv2d backward data", d, dxb, wb, dyb)
 	if err != nil {
 		return err
+	}
+	if d.StrideH == 1 && d.StrideW == 1 && d.PadH < d.KernelH && d.PadW < d.KernelW {
+		b.backwardDataAsConv(d, w, dy, dx, accumulate)
+		return nil
 	}
 	k := d.InChannels * d.KernelH * d.KernelW
 	cols := dy.h * dy.w
@@ -96,13 +93,6 @@ func (b *Backend) Conv2DBackwardData(d backend.Conv2DDesc, wb, dyb, dxb backend.
 	packed := kernels.PackA(k, d.OutChannels, *wt, d.OutChannels)
 	putScratch(wt)
 	b.parallelFor(dx.n, func(_, lo, hi int) {
-		if isDirect(d) {
-			for i := lo; i < hi; i++ {
-				kernels.SgemmPacked(packed, cols, dy.image(i), cols, dx.image(i), cols,
-					accumulate)
-			}
-			return
-		}
 		dcol := getScratch(k * cols)
 		defer putScratch(dcol)
 		for i := lo; i < hi; i++ {
@@ -118,9 +108,41 @@ func (b *Backend) Conv2DBackwardData(d backend.Conv2DDesc, wb, dyb, dxb backend.
 	return nil
 }
 
-// Conv2DBackwardFilter computes dw = Σ_images dy·colᵀ. Each worker sums its images into its
-// own [K, O] accumulator (col·dyᵀ, which needs the smaller transpose), and the accumulators
-// are added and transposed into dw at the end.
+// backwardDataAsConv computes dx = convᵀ(dy, w) of a stride-1 convolution as the forward
+// convolution of dy with w′[i][o][ky][kx] = w[o][i][kh−1−ky][kw−1−kx].
+func (b *Backend) backwardDataAsConv(d backend.Conv2DDesc, w, dy, dx *Buffer, accumulate bool) {
+	o, in, kh, kw := d.OutChannels, d.InChannels, d.KernelH, d.KernelW
+	taps := kh * kw
+	flipped := getScratch(in * o * taps)
+	for co := range o {
+		for ci := range in {
+			src := w.data[(co*in+ci)*taps:][:taps]
+			dst := (*flipped)[(ci*o+co)*taps:][:taps]
+			for t, v := range src {
+				dst[taps-1-t] = v
+			}
+		}
+	}
+	packed := kernels.PackA(in, o*taps, *flipped, o*taps)
+	putScratch(flipped)
+	g := kernels.ConvGeometry{C: o, H: dy.h, W: dy.w, KH: kh, KW: kw, PadH: kh - 1 - d.PadH,
+		PadW: kw - 1 - d.PadW, StrideH: 1, StrideW: 1}
+	cols := dx.h * dx.w
+	b.parallelFor(dx.n, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if isDirect(d) {
+				kernels.SgemmPacked(packed, cols, dy.image(i), cols, dx.image(i), cols,
+					accumulate)
+			} else {
+				kernels.SgemmIm2col(packed, dy.image(i), g, 0, cols, dx.image(i), cols,
+					accumulate)
+			}
+		}
+	})
+}
+
+// Conv2DBackwardFilter computes dw = Σ_images dy·im2col(x)ᵀ. Each worker sums its images into
+// its own [O, K] accumulator, and the accumulators are added into dw at the end.
 func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backend.Buffer) error {
 	x, dw, dy, err := convBuffers("conv2d backward filter", d, xb, dwb, dyb)
 	if err != nil {
@@ -129,28 +151,22 @@ func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backen
 	k := d.InChannels * d.KernelH * d.KernelW
 	o := d.OutChannels
 	cols := dy.h * dy.w
+	g := geometry(d, x)
 	workers := min(b.threads, x.n)
 	acc := make([]*[]float32, workers)
 	b.parallelFor(x.n, func(worker, lo, hi int) {
-		sum := getScratch(k * o)
+		sum := getScratch(o * k)
 		clear(*sum)
 		acc[worker] = sum
-		scratch := getScratch(k * cols)
-		defer putScratch(scratch)
-		dyT := getScratch(cols * o)
-		defer putScratch(dyT)
 		for i := lo; i < hi; i++ {
-			col := columns(d, x, i, scratch, dy.h, dy.w)
-			kernels.Transpose(*dyT, o, dy.image(i), cols, o, cols)
-			kernels.Sgemm(k, o, cols, col, cols, *dyT, o, *sum, o, true)
+			kernels.SgemmIm2colT(o, dy.image(i), cols, x.image(i), g, *sum, k, true)
 		}
 	})
-	total := *acc[0]
+	copy(dw.data, *acc[0])
+	putScratch(acc[0])
 	for _, s := range acc[1:] {
-		kernels.AxpyUnitary(1, *s, total)
+		kernels.AxpyUnitary(1, *s, dw.data)
 		putScratch(s)
 	}
-	kernels.Transpose(dw.data, k, total, o, k, o)
-	putScratch(acc[0])
 	return nil
 }
