@@ -75,47 +75,16 @@ func SgemmIm2col(p *PackedA, x []float32, g ConvGeometry, col0, n int, c []float
 	sgemmPacked("SgemmIm2col", p, n, &s.im2col, c, ldc, accumulate, s)
 }
 
-// SgemmIm2colT computes C = A·im2col(x)ᵀ (accumulate=false) or C += A·im2col(x)ᵀ, the
-// product that gives a convolution's weight gradient from the output gradient A. A is
-// m×g.Cols() with row stride lda and C is m×g.Rows() with row stride ldc. The column matrix
-// is never written. The rules on C, concurrency and panics are those of Sgemm.
-func SgemmIm2colT(m int, a []float32, lda int, x []float32, g ConvGeometry, c []float32,
-	ldc int, accumulate bool) {
-	g.check("SgemmIm2colT", x)
-	n, k := g.Rows(), g.Cols()
-	checkDims("SgemmIm2colT", m, n, k)
-	checkMatrix("SgemmIm2colT", "a", "lda", a, m, k, lda)
-	checkMatrix("SgemmIm2colT", "c", "ldc", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		if !accumulate {
-			clearMatrix(c, m, n, ldc)
-		}
-		return
-	}
-	s := gemmScratchPool.Get().(*gemmScratch)
-	defer s.release()
-	s.im2col = im2colB{x: x, g: g, outW: g.OutW(), transposed: true}
-	sgemm(m, n, k, a, lda, &s.im2col, c, ldc, accumulate, s)
-}
-
-// im2colB is the column matrix of the image x as a B operand, or its transpose. Without
-// transposed, column j of B is column col0+j of the column matrix.
+// im2colB is the column matrix of the image x as a B operand: column j of B is column col0+j
+// of the column matrix.
 type im2colB struct {
-	x          []float32
-	g          ConvGeometry
-	outW       int
-	col0       int
-	transposed bool
+	x    []float32
+	g    ConvGeometry
+	outW int
+	col0 int
 }
 
 func (s *im2colB) pack(dst []float32, pc, kc, jr, nc, nr int) {
-	if s.transposed {
-		s.packTransposed(dst, pc, kc, jr, nc, nr)
-		return
-	}
 	g := s.g
 	// The nc pixels of the panel, split at the ends of output rows.
 	var segs [16]pixelRun
@@ -144,18 +113,12 @@ func (s *im2colB) pack(dst []float32, pc, kc, jr, nc, nr int) {
 				continue
 			}
 			ix := r.ox - g.PadW + kx
-			if r.n == 16 && ix >= 0 && ix+16 <= g.W {
-				*(*[16]float32)(seg) = *(*[16]float32)(in[ix:])
-				continue
-			}
 			lo, hi := max(0, -ix), min(r.n, g.W-ix)
 			if hi <= lo {
 				clear(seg)
 				continue
 			}
-			clear(seg[:lo])
-			copy(seg[lo:hi], in[ix+lo:ix+hi])
-			clear(seg[hi:])
+			copyRun(seg, in[ix+lo:ix+hi], lo)
 		}
 		clear(out[nc:])
 		if kx++; kx == g.KW {
@@ -168,46 +131,25 @@ func (s *im2colB) pack(dst []float32, pc, kc, jr, nc, nr int) {
 	}
 }
 
-// packTransposed packs the transposed column matrix: row p of B is output pixel p, and
-// column j is row j of the column matrix.
-func (s *im2colB) packTransposed(dst []float32, pc, kc, jr, nc, nr int) {
-	g := s.g
-	ci, ky, kx := kernelTap(jr, g)
-	for t := 0; t < nc; t++ {
-		plane := s.x[ci*g.H*g.W : (ci+1)*g.H*g.W]
-		oy, ox := pc/s.outW, pc%s.outW
-		for p := 0; p < kc; {
-			n := min(kc-p, s.outW-ox)
-			iy := oy*g.StrideH - g.PadH + ky
-			if iy < 0 || iy >= g.H {
-				for q := range n {
-					dst[(p+q)*nr+t] = 0
-				}
-			} else {
-				in := plane[iy*g.W : (iy+1)*g.W]
-				for q := range n {
-					v := float32(0)
-					if ix := (ox+q)*g.StrideW - g.PadW + kx; ix >= 0 && ix < g.W {
-						v = in[ix]
-					}
-					dst[(p+q)*nr+t] = v
-				}
-			}
-			p += n
-			oy, ox = oy+1, 0
-		}
-		if kx++; kx == g.KW {
-			kx = 0
-			if ky++; ky == g.KH {
-				ky = 0
-				ci++
-			}
-		}
-	}
-	if nc < nr {
-		for p := range kc {
-			clear(dst[p*nr+nc : (p+1)*nr])
-		}
+// copyRun sets seg[lo:lo+len(src)] to src and the rest of seg to zero. The runs of 16 and 8
+// pixels of the network's 3×3 convolutions, with one padding pixel or none, are copied as
+// fixed-size arrays, which compile to vector moves where copy would call memmove.
+func copyRun(seg, src []float32, lo int) {
+	switch {
+	case len(seg) == 16 && len(src) == 16:
+		*(*[16]float32)(seg) = *(*[16]float32)(src)
+	case len(seg) == 16 && len(src) == 15:
+		*(*[15]float32)(seg[lo:]) = *(*[15]float32)(src)
+		seg[15*(1-lo)] = 0
+	case len(seg) == 8 && len(src) == 8:
+		*(*[8]float32)(seg) = *(*[8]float32)(src)
+	case len(seg) == 8 && len(src) == 7:
+		*(*[7]float32)(seg[lo:]) = *(*[7]float32)(src)
+		seg[7*(1-lo)] = 0
+	default:
+		clear(seg[:lo])
+		copy(seg[lo:], src)
+		clear(seg[lo+len(src):])
 	}
 }
 

@@ -93,51 +93,14 @@ func TestSgemmIm2col(t *testing.T) {
 	})
 }
 
-func TestSgemmIm2colT(t *testing.T) {
-	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
-		rng := rand.New(rand.NewPCG(53, 54))
-		for _, g := range convGeometries {
-			x := guardedVector(g.C*g.H*g.W, uniform(rng))
-			col := explicitColumns(x.data(), g)
-			rows, cols := g.Rows(), g.Cols()
-			colT := make([]float32, cols*rows)
-			Transpose(colT, rows, col, cols, rows, cols)
-			for _, m := range []int{1, 7, 13} {
-				lda := cols + 2
-				a := guardedVector(m*lda, uniform(rng))
-				for _, accumulate := range []bool{false, true} {
-					label := fmt.Sprintf("SgemmIm2colT %+v m=%d acc=%v", g, m, accumulate)
-					got := newGuarded(m, rows, rows+1, uniform(rng))
-					want := newGuarded(m, rows, rows+1, nil)
-					copy(want.buf, got.buf)
-					SgemmIm2colT(m, a.data(), lda, x.data(), g, got.data(), rows+1, accumulate)
-					Sgemm(m, rows, cols, a.data(), lda, colT, rows, want.data(), rows+1,
-						accumulate)
-					got.checkUnchanged(t, "C outside the matrix", true, label)
-					for i := range m {
-						for j := range rows {
-							if math.Float32bits(got.at(i, j)) != math.Float32bits(want.at(i, j)) {
-								t.Fatalf("%s: C[%d,%d] = %v, Sgemm of the transpose gives %v",
-									label, i, j, got.at(i, j), want.at(i, j))
-							}
-						}
-					}
-				}
-			}
-		}
-	})
-}
-
 func TestSgemmIm2colAllocs(t *testing.T) {
 	g := convGeometries[0]
 	x := make([]float32, g.C*g.H*g.W)
 	p := PackA(4, g.Rows(), make([]float32, 4*g.Rows()), g.Rows())
-	c := make([]float32, 4*g.Rows()*g.Cols())
-	a := make([]float32, 4*g.Cols())
+	c := make([]float32, 4*g.Cols())
 	SgemmIm2col(p, x, g, 0, g.Cols(), c, g.Cols(), false)
 	allocs := testing.AllocsPerRun(20, func() {
 		SgemmIm2col(p, x, g, 0, g.Cols(), c, g.Cols(), false)
-		SgemmIm2colT(4, a, g.Cols(), x, g, c, g.Rows(), true)
 	})
 	assert.Zero(t, allocs)
 }
@@ -154,7 +117,7 @@ func TestSgemmIm2colPanics(t *testing.T) {
 			SgemmIm2col(p, x, ConvGeometry{C: 2, H: 5, W: 7, KH: 3, KW: 3, PadH: 1,
 				PadW: 1, StrideH: 1, StrideW: 1}, 0, 35, c, 35, false)
 		})
-	assert.PanicsWithValue(t, "kernels: SgemmIm2colT: len(x) = 104 is too short for a "+
+	assert.PanicsWithValue(t, "kernels: SgemmIm2col: len(x) = 104 is too short for a "+
 		"3×5×7 image (want >= 105)",
-		func() { SgemmIm2colT(2, c, g.Cols(), x[:104], g, c, g.Rows(), false) })
+		func() { SgemmIm2col(p, x[:104], g, 0, 35, c, 35, false) })
 }

@@ -47,6 +47,10 @@ type gemmImpl struct {
 	// kernel computes one mr×nr tile. It has the contract of gemmF32x6x16Generic with 6 and 16
 	// replaced by mr and nr.
 	kernel func(a, b, c []float32, kc, ldc int, accumulate bool)
+
+	// dotNT adds a 2×4 tile of dot products to C, with the contract of dotNT2x4Generic for
+	// k a multiple of 8.
+	dotNT func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
 }
 
 var genericGemm = &gemmImpl{
@@ -55,6 +59,7 @@ var genericGemm = &gemmImpl{
 	mr:     6,
 	nr:     16,
 	kernel: gemmF32x6x16Generic,
+	dotNT:  dotNT2x4Generic,
 }
 
 // gemmImpls returns the GEMM implementations that this CPU and build can run, fastest first.

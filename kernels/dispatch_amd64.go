@@ -8,6 +8,7 @@ var avx2fmaGemm = &gemmImpl{
 	mr:     6,
 	nr:     16,
 	kernel: gemmF32x6x16AVX2FMA,
+	dotNT:  dotNT2x4AVX2,
 }
 
 // asmGemmImpls returns the assembly GEMM implementations that this CPU supports, fastest first.

@@ -52,6 +52,26 @@ func gemmF32x6x16AVX2FMA(a []float32, b []float32, c []float32, kc int, ldc int,
 // of one core. Requires AVX and FMA3.
 func fmaPeakAVX2FMA(n int, x float32, y float32) float32
 
+// dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows
+// of B:
+//
+//	for i := 0; i < 2; i++ {
+//		for j := 0; j < 4; j++ {
+//			var sum float32
+//			for p := 0; p < k; p++ {
+//				sum += a[i*lda+p] * b[j*ldb+p]
+//			}
+//			c[i*ldc+j] += sum
+//		}
+//	}
+//
+// The sums run in 8 lanes with fused multiply-adds, so results can differ from the loop
+// above in the last bits. Preconditions, not checked: k is a multiple of 8, the rows
+// fit in a and b, and len(c) >= ldc+4. Requires AVX and FMA3.
+//
+//go:noescape
+func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+
 // sumSquaresAVX2 returns the float64 sum and sum of squares of x[:len(x)/16*16].
 // Every element is converted to float64 before it is added. Requires AVX and FMA3.
 //

@@ -278,6 +278,74 @@ done:
 	VZEROUPPER
 	RET
 
+// func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+// Requires: AVX, FMA3
+TEXT ·dotNT2x4AVX2(SB), NOSPLIT, $0-104
+	MOVQ   a_base+0(FP), AX
+	MOVQ   lda+24(FP), CX
+	SHLQ   $0x02, CX
+	LEAQ   (AX)(CX*1), CX
+	MOVQ   b_base+32(FP), DX
+	MOVQ   ldb+56(FP), BX
+	SHLQ   $0x02, BX
+	LEAQ   (BX)(BX*2), SI
+	MOVQ   k+64(FP), DI
+	SHRQ   $0x03, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	TESTQ       DI, DI
+	JZ          reduce
+	VMOVUPS     (DX), Y8
+	VMOVUPS     (DX)(BX*1), Y9
+	VMOVUPS     (DX)(BX*2), Y10
+	VMOVUPS     (DX)(SI*1), Y11
+	VMOVUPS     (AX), Y12
+	VFMADD231PS Y8, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y11, Y12, Y3
+	VMOVUPS     (CX), Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y10, Y12, Y6
+	VFMADD231PS Y11, Y12, Y7
+	ADDQ        $0x20, AX
+	ADDQ        $0x20, CX
+	ADDQ        $0x20, DX
+	DECQ        DI
+	JMP         loop
+
+	// Sum the lanes of each accumulator and add the 4 sums of a row to C.
+reduce:
+	MOVQ         c_base+72(FP), AX
+	MOVQ         ldc+96(FP), CX
+	SHLQ         $0x02, CX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VADDPS       (AX), X0, X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VHADDPS      Y5, Y4, Y4
+	VHADDPS      Y7, Y6, Y6
+	VHADDPS      Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X4
+	VADDPS       (AX), X4, X4
+	VMOVUPS      X4, (AX)
+	VZEROUPPER
+	RET
+
 // func sumSquaresAVX2(x []float32) (sum float64, sumSq float64)
 // Requires: AVX, FMA3, SSE2
 TEXT ·sumSquaresAVX2(SB), NOSPLIT, $0-40

@@ -141,8 +141,9 @@ func (b *Backend) backwardDataAsConv(d backend.Conv2DDesc, w, dy, dx *Buffer, ac
 	})
 }
 
-// Conv2DBackwardFilter computes dw = Σ_images dy·im2col(x)ᵀ. Each worker sums its images into
-// its own [O, K] accumulator, and the accumulators are added into dw at the end.
+// Conv2DBackwardFilter computes dw = Σ_images dy·im2col(x)ᵀ, as dot products of the rows of
+// dy and of the column matrix. Each worker sums its images into its own [O, K] accumulator,
+// and the accumulators are added into dw at the end.
 func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backend.Buffer) error {
 	x, dw, dy, err := convBuffers("conv2d backward filter", d, xb, dwb, dyb)
 	if err != nil {
@@ -151,15 +152,22 @@ func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backen
 	k := d.InChannels * d.KernelH * d.KernelW
 	o := d.OutChannels
 	cols := dy.h * dy.w
-	g := geometry(d, x)
 	workers := min(b.threads, x.n)
 	acc := make([]*[]float32, workers)
 	b.parallelFor(x.n, func(worker, lo, hi int) {
 		sum := getScratch(o * k)
 		clear(*sum)
 		acc[worker] = sum
+		scratch := getScratch(k * cols)
+		defer putScratch(scratch)
 		for i := lo; i < hi; i++ {
-			kernels.SgemmIm2colT(o, dy.image(i), cols, x.image(i), g, *sum, k, true)
+			col := x.image(i)
+			if !isDirect(d) {
+				col = (*scratch)[:k*cols]
+				kernels.Im2col(col, x.image(i), x.c, x.h, x.w, d.KernelH, d.KernelW, d.PadH,
+					d.PadW, d.StrideH, d.StrideW)
+			}
+			kernels.SgemmNT(o, k, cols, dy.image(i), cols, col, cols, *sum, k, true)
 		}
 	})
 	copy(dw.data, *acc[0])

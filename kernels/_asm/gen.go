@@ -42,6 +42,7 @@ func main() {
 	ConstraintExpr("amd64,!noasm")
 	genGemmF32x6x16AVX2FMA()
 	genFMAPeakAVX2FMA()
+	genDotNT2x4AVX2()
 	genSumSquaresAVX2()
 	for _, relu := range []bool{false, true} {
 		genScaleShiftAVX2(relu)
@@ -242,4 +243,99 @@ func paramAddr(name string) Mem {
 		panic(err)
 	}
 	return basic.Addr
+}
+
+// genDotNT2x4AVX2 emits the 2×4 tile of C += A·Bᵀ for A and B stored with their k dimension
+// contiguous: eight accumulators of 8 lanes each run along k, and are summed across lanes at
+// the end. Per 8 values of k it loads 4 rows of B, streams 2 rows of A and does 8 FMAs.
+func genDotNT2x4AVX2() {
+	TEXT("dotNT2x4AVX2", NOSPLIT,
+		"func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)")
+	Pragma("noescape")
+	Doc(
+		"dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows",
+		"of B:",
+		"",
+		"\tfor i := 0; i < 2; i++ {",
+		"\t\tfor j := 0; j < 4; j++ {",
+		"\t\t\tvar sum float32",
+		"\t\t\tfor p := 0; p < k; p++ {",
+		"\t\t\t\tsum += a[i*lda+p] * b[j*ldb+p]",
+		"\t\t\t}",
+		"\t\t\tc[i*ldc+j] += sum",
+		"\t\t}",
+		"\t}",
+		"",
+		"The sums run in 8 lanes with fused multiply-adds, so results can differ from the loop",
+		"above in the last bits. Preconditions, not checked: k is a multiple of 8, the rows",
+		"fit in a and b, and len(c) >= ldc+4. Requires AVX and FMA3.",
+	)
+	a0 := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	a1 := GP64()
+	LEAQ(Mem{Base: a0, Index: lda, Scale: 1}, a1)
+	bPtr := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	ldb3 := GP64()
+	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	k := Load(Param("k"), GP64())
+	SHRQ(Imm(3), k)
+
+	var acc [2][4]reg.VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = YMM()
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	var bv [4]reg.VecVirtual
+	for j := range bv {
+		bv[j] = YMM()
+	}
+	av := YMM()
+
+	Label("loop")
+	TESTQ(k, k)
+	JZ(LabelRef("reduce"))
+	VMOVUPS(Mem{Base: bPtr}, bv[0])
+	VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 1}, bv[1])
+	VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 2}, bv[2])
+	VMOVUPS(Mem{Base: bPtr, Index: ldb3, Scale: 1}, bv[3])
+	for i, ai := range []reg.Register{a0, a1} {
+		VMOVUPS(Mem{Base: ai}, av)
+		for j := range bv {
+			VFMADD231PS(bv[j], av, acc[i][j])
+		}
+	}
+	ADDQ(Imm(32), a0)
+	ADDQ(Imm(32), a1)
+	ADDQ(Imm(32), bPtr)
+	DECQ(k)
+	JMP(LabelRef("loop"))
+
+	Comment("Sum the lanes of each accumulator and add the 4 sums of a row to C.")
+	Label("reduce")
+	cPtr := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	for i := range acc {
+		// After the two horizontal adds, lane j of each 128-bit half holds the partial
+		// sum of accumulator j over that half.
+		VHADDPS(acc[i][1], acc[i][0], acc[i][0])
+		VHADDPS(acc[i][3], acc[i][2], acc[i][2])
+		VHADDPS(acc[i][2], acc[i][0], acc[i][0])
+		hi := XMM()
+		VEXTRACTF128(Imm(1), acc[i][0], hi)
+		lo := acc[i][0].AsX()
+		VADDPS(hi, lo, lo)
+		VADDPS(Mem{Base: cPtr}, lo, lo)
+		VMOVUPS(lo, Mem{Base: cPtr})
+		if i == 0 {
+			ADDQ(ldc, cPtr)
+		}
+	}
+	VZEROUPPER()
+	RET()
 }

@@ -1,0 +1,73 @@
+package kernels
+
+// SgemmNT computes C = A·Bᵀ (accumulate=false) or C += A·Bᵀ, where A is m×k with row stride
+// lda and B is n×k with row stride ldb, so that both operands are read along their rows, as
+// for the weight gradient dy·xᵀ of a convolution. C is m×n with row stride ldc.
+//
+// The rules on C, concurrency and panics are those of Sgemm. SgemmNT computes 2×4 tiles of
+// dot products over blocks of gemmKC values of k, in 8 lanes; edge tiles and the last k%8
+// values are summed one at a time.
+func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int,
+	accumulate bool) {
+	checkDims("SgemmNT", m, n, k)
+	checkMatrix("SgemmNT", "a", "lda", a, m, k, lda)
+	checkMatrix("SgemmNT", "b", "ldb", b, n, k, ldb)
+	checkMatrix("SgemmNT", "c", "ldc", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if !accumulate {
+		clearMatrix(c, m, n, ldc)
+	}
+	if k == 0 {
+		return
+	}
+	dot := activeGemm.Load().dotNT
+	k8 := k / 8 * 8
+	mTiles, nTiles := m/2*2, n/4*4
+	for pc := 0; pc < k8; pc += gemmKC {
+		kc := min(gemmKC, k8-pc)
+		for j := 0; j < nTiles; j += 4 {
+			for i := 0; i < mTiles; i += 2 {
+				dot(a[i*lda+pc:], lda, b[j*ldb+pc:], ldb, kc, c[i*ldc+j:], ldc)
+			}
+		}
+	}
+	// The tiles still lack the last k%8 products; the edge rows and columns lack all.
+	if k8 < k {
+		for i := range mTiles {
+			for j := range nTiles {
+				c[i*ldc+j] += dotGeneric(a[i*lda+k8:i*lda+k], b[j*ldb+k8:])
+			}
+		}
+	}
+	for i := range m {
+		first := nTiles
+		if i >= mTiles {
+			first = 0
+		}
+		for j := first; j < n; j++ {
+			c[i*ldc+j] += dotGeneric(a[i*lda:i*lda+k], b[j*ldb:])
+		}
+	}
+}
+
+// dotGeneric returns the dot product of x and y[:len(x)], summed in order.
+func dotGeneric(x, y []float32) float32 {
+	y = y[:len(x)]
+	var sum float32
+	for p, v := range x {
+		sum += v * y[p]
+	}
+	return sum
+}
+
+// dotNT2x4Generic is the pure-Go twin of dotNT2x4AVX2: it adds the dot products of rows 0-1
+// of a with rows 0-3 of b, over k values, to the 2×4 tile of c.
+func dotNT2x4Generic(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int) {
+	for i := range 2 {
+		for j := range 4 {
+			c[i*ldc+j] += dotGeneric(a[i*lda:i*lda+k], b[j*ldb:])
+		}
+	}
+}
