@@ -133,18 +133,26 @@ func (s *im2colB) pack(dst []float32, pc, kc, jr, nc, nr int) {
 
 // copyRun sets seg[lo:lo+len(src)] to src and the rest of seg to zero. The runs of 16 and 8
 // pixels of the network's 3×3 convolutions, with one padding pixel or none, are copied as
-// fixed-size arrays, which compile to vector moves where copy would call memmove.
+// fixed-size arrays through locals. The compiler moves those inline, where copy, or an array
+// assigned straight from one slice to another, calls memmove.
 func copyRun(seg, src []float32, lo int) {
 	switch {
 	case len(seg) == 16 && len(src) == 16:
-		*(*[16]float32)(seg) = *(*[16]float32)(src)
+		v := *(*[16]float32)(src)
+		*(*[16]float32)(seg) = v
 	case len(seg) == 16 && len(src) == 15:
-		*(*[15]float32)(seg[lo:]) = *(*[15]float32)(src)
+		// Two overlapping 8-element moves.
+		head, tail := *(*[8]float32)(src), *(*[8]float32)(src[7:])
+		*(*[8]float32)(seg[lo:]) = head
+		*(*[8]float32)(seg[lo+7:]) = tail
 		seg[15*(1-lo)] = 0
 	case len(seg) == 8 && len(src) == 8:
-		*(*[8]float32)(seg) = *(*[8]float32)(src)
+		v := *(*[8]float32)(src)
+		*(*[8]float32)(seg) = v
 	case len(seg) == 8 && len(src) == 7:
-		*(*[7]float32)(seg[lo:]) = *(*[7]float32)(src)
+		head, tail := *(*[4]float32)(src), *(*[4]float32)(src[3:])
+		*(*[4]float32)(seg[lo:]) = head
+		*(*[4]float32)(seg[lo+3:]) = tail
 		seg[7*(1-lo)] = 0
 	default:
 		clear(seg[:lo])

@@ -271,10 +271,11 @@ func packA(dst, a []float32, lda, mc, kc, mr int) {
 // micro-panel: element (p, j) goes to dst[p*nr + j]. Columns from nc to nr are zero.
 func packB(dst, b []float32, ldb, kc, nc, nr int) {
 	if nc == 16 && nr == 16 {
-		// Whole-array assignments compile to inline vector moves, where copy of 16 elements
-		// would call memmove once per row.
+		// Whole arrays copied through a local compile to inline vector moves, where copy of
+		// 16 elements, or an array assigned straight between slices, calls memmove.
 		for p := 0; p < kc; p++ {
-			*(*[16]float32)(dst[p*16:]) = *(*[16]float32)(b[p*ldb:])
+			row := *(*[16]float32)(b[p*ldb:])
+			*(*[16]float32)(dst[p*16:]) = row
 		}
 		return
 	}
