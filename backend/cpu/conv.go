@@ -16,6 +16,11 @@ type conv2D struct {
 	weight *kernels.PackedA
 	bias   []float32
 	direct bool // the input is its own im2col matrix
+
+	// wino, if not nil, is the Winograd form of the weight, used when every worker has
+	// whole images; winoScratch has one workspace per worker.
+	wino        *kernels.WinogradF43
+	winoScratch []kernels.WinogradScratch
 }
 
 // NewConv2D plans a convolution and packs its weight.
@@ -31,6 +36,11 @@ func (b *Backend) NewConv2D(d backend.Conv2DDesc, weight, bias *tensor.Tensor) (
 		weight: kernels.PackA(d.OutChannels, k, weight.ToFloat32().Float32s(), k),
 		bias:   make([]float32, d.OutChannels),
 		direct: isDirect(d),
+	}
+	if useWinograd(d) {
+		op.wino = kernels.NewWinogradF43(weight.ToFloat32().Float32s(), d.OutChannels,
+			d.InChannels)
+		op.winoScratch = make([]kernels.WinogradScratch, b.threads)
 	}
 	if bias != nil {
 		copy(op.bias, bias.ToFloat32().Float32s())
@@ -56,6 +66,14 @@ func (op *conv2D) Run(xb, yb backend.Buffer) error {
 	}
 	cols := want[2] * want[3]
 	g := geometry(op.d, x)
+	if op.wino != nil && x.n >= op.b.threads {
+		op.b.parallelFor(x.n, func(worker, lo, hi int) {
+			winogradImages(op.wino, &op.winoScratch[worker], x, y, lo, hi,
+				kernels.WinogradImages{Bias: op.bias, ReLU: op.d.Activation == backend.ReLU,
+					Pad: op.d.PadH})
+		})
+		return nil
+	}
 	if x.n >= op.b.threads {
 		op.b.parallelFor(x.n, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -87,6 +105,36 @@ func (op *conv2D) columns(in []float32, g kernels.ConvGeometry, col0, n int, out
 		kernels.SgemmIm2col(op.weight, in, g, col0, n, out, ldOut, false)
 	}
 	kernels.BiasReLU(out, op.d.OutChannels, n, ldOut, op.bias, op.d.Activation == backend.ReLU)
+}
+
+// winogradMinChannels is the smallest channel count on both sides of a 3×3 convolution for
+// which the Winograd path runs. Below it, the scalar tile transforms cost more than the
+// multiplications they save.
+const winogradMinChannels = 32
+
+// winogradTiles is the number of tiles that one Winograd GEMM should cover at least.
+const winogradTiles = 128
+
+// useWinograd reports whether a convolution runs on the Winograd path: 3×3, stride 1, the
+// same padding of at most 2 on every side, and enough channels.
+func useWinograd(d backend.Conv2DDesc) bool {
+	return d.KernelH == 3 && d.KernelW == 3 && d.StrideH == 1 && d.StrideW == 1 &&
+		d.PadH == d.PadW && d.PadH <= 2 && d.InChannels >= winogradMinChannels &&
+		d.OutChannels >= winogradMinChannels
+}
+
+// winogradImages convolves images [lo, hi) of x into y with wg, in groups of about
+// winogradTiles tiles. im gives the padding and the epilogue; the images are filled in.
+func winogradImages(wg *kernels.WinogradF43, s *kernels.WinogradScratch, x, y *Buffer,
+	lo, hi int, im kernels.WinogradImages) {
+	group := max(1, winogradTiles/kernels.WinogradTiles(x.h, x.w, im.Pad))
+	im.H, im.W = x.h, x.w
+	im.XStride, im.YStride = x.batchStride, y.batchStride
+	for i := lo; i < hi; i += group {
+		im.N = min(group, hi-i)
+		im.X, im.Y = x.data[i*x.batchStride:], y.data[i*y.batchStride:]
+		wg.Conv(s, im)
+	}
 }
 
 // geometry returns the convolution of d over one image of x.

@@ -1,0 +1,120 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// naiveConv3x3 returns output (o, y, x) of a stride-1 3×3 convolution of one image in float64,
+// and the sum of the magnitudes of its terms, which bounds the rounding error.
+func naiveConv3x3(w, x []float32, in, h, wd, pad, o, y, xo int) (sum, scale float64) {
+	for c := range in {
+		for ky := range 3 {
+			for kx := range 3 {
+				iy, ix := y-pad+ky, xo-pad+kx
+				if iy < 0 || iy >= h || ix < 0 || ix >= wd {
+					continue
+				}
+				p := float64(w[((o*in+c)*3+ky)*3+kx]) * float64(x[(c*h+iy)*wd+ix])
+				sum += p
+				scale += math.Abs(p)
+			}
+		}
+	}
+	return sum, scale
+}
+
+func TestWinogradF43(t *testing.T) {
+	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
+		rng := rand.New(rand.NewPCG(71, 72))
+		cases := []struct{ n, in, out, h, w, pad int }{
+			{1, 1, 1, 1, 1, 1}, {1, 3, 5, 4, 4, 1}, {2, 2, 3, 7, 9, 1}, {3, 5, 2, 8, 8, 1},
+			{1, 4, 4, 6, 5, 0}, {2, 3, 3, 5, 6, 2}, {1, 17, 6, 13, 11, 1}, {2, 8, 16, 32, 32, 1},
+		}
+		for _, tc := range cases {
+			oh, ow := tc.h+2*tc.pad-2, tc.w+2*tc.pad-2
+			inSize, outSize := tc.in*tc.h*tc.w, tc.out*oh*ow
+			w := make([]float32, tc.out*tc.in*9)
+			for i := range w {
+				w[i] = rng.Float32() - 0.5
+			}
+			bias := make([]float32, tc.out)
+			for i := range bias {
+				bias[i] = rng.Float32() - 0.5
+			}
+			wg := NewWinogradF43(w, tc.out, tc.in)
+			// Strides one element longer than an image leave sentinel gaps between images.
+			x := guardedVector(tc.n*(inSize+1), uniform(rng))
+			for _, mode := range []string{"plain", "bias+relu", "accumulate"} {
+				label := fmt.Sprintf("%+v %s", tc, mode)
+				y := guardedVector(tc.n*(outSize+1), uniform(rng))
+				im := WinogradImages{X: x.data(), XStride: inSize + 1, Y: y.data(),
+					YStride: outSize + 1, N: tc.n, H: tc.h, W: tc.w, Pad: tc.pad}
+				switch mode {
+				case "bias+relu":
+					im.Bias, im.ReLU = bias, true
+				case "accumulate":
+					im.Accumulate = true
+				}
+				var s WinogradScratch
+				wg.Conv(&s, im)
+				x.checkUnchanged(t, "x", false, label)
+				for i := range tc.n {
+					for o := range tc.out {
+						for r := range oh {
+							for c := range ow {
+								at := i*(outSize+1) + (o*oh+r)*ow + c
+								want, scale := naiveConv3x3(w, x.data()[i*(inSize+1):], tc.in,
+									tc.h, tc.w, tc.pad, o, r, c)
+								switch mode {
+								case "bias+relu":
+									want = math.Max(want+float64(bias[o]), 0)
+								case "accumulate":
+									want += float64(y.initial(0, at))
+								}
+								got := float64(y.at(0, at))
+								if math.Abs(got-want) > 1e-5*(scale+1) {
+									t.Fatalf("%s: y[%d][%d][%d][%d] = %v, want %v", label, i, o,
+										r, c, got, want)
+								}
+							}
+						}
+					}
+					// The gap after each image keeps its sentinel.
+					gap := (i+1)*(outSize+1) - 1
+					if math.Float32bits(y.at(0, gap)) != math.Float32bits(y.initial(0, gap)) &&
+						mode != "accumulate" {
+						t.Fatalf("%s: the gap after image %d was written", label, i)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestWinogradF43Allocs(t *testing.T) {
+	wg := NewWinogradF43(make([]float32, 4*3*9), 4, 3)
+	x, y := make([]float32, 2*3*8*8), make([]float32, 2*4*8*8)
+	im := WinogradImages{X: x, XStride: 3 * 64, Y: y, YStride: 4 * 64, N: 2, H: 8, W: 8, Pad: 1}
+	var s WinogradScratch
+	wg.Conv(&s, im)
+	assert.Zero(t, testing.AllocsPerRun(10, func() { wg.Conv(&s, im) }))
+}
+
+func TestWinogradF43Panics(t *testing.T) {
+	wg := NewWinogradF43(make([]float32, 2*2*9), 2, 2)
+	x, y := make([]float32, 2*16), make([]float32, 2*16)
+	assert.PanicsWithValue(t, "kernels: WinogradF43.Conv: 1 images of 4×4 with padding 3, "+
+		"want a padding from 0 to 2 and a padded image of at least 3×3",
+		func() { wg.Conv(&WinogradScratch{}, WinogradImages{X: x, Y: y, N: 1, H: 4, W: 4, Pad: 3}) })
+	assert.PanicsWithValue(t, "kernels: WinogradF43.Conv: len(Y) = 32 is too short for 2 "+
+		"images (want >= 64)",
+		func() {
+			wg.Conv(&WinogradScratch{}, WinogradImages{X: make([]float32, 64), XStride: 32,
+				Y: y, YStride: 32, N: 2, H: 4, W: 4, Pad: 1})
+		})
+}
