@@ -12,6 +12,10 @@ type Options struct {
 	Threads int
 	// DeviceID selects the accelerator of a GPU or Ascend backend.
 	DeviceID int
+	// DirectConv computes every convolution as a direct product, without the Winograd
+	// transform of the 3×3 ones. Winograd's float32 rounding error is several times larger,
+	// so reference comparisons use this; it is slower.
+	DirectConv bool
 }
 
 // Factory opens a backend.

@@ -51,15 +51,23 @@ type gemmImpl struct {
 	// dotNT adds a 2×4 tile of dot products to C, with the contract of dotNT2x4Generic for
 	// k a multiple of 8.
 	dotNT func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+
+	// winoInput and winoOutput are the Winograd tile transforms, with the contracts of
+	// winogradInputGeneric and winogradOutputGeneric.
+	winoInput  func(v []float32, ld int, a, b []float32, rs, blocks int)
+	winoOutput func(out []float32, rs int, m []float32, ld, blocks int, bias float32,
+		relu bool)
 }
 
 var genericGemm = &gemmImpl{
-	name:   "generic",
-	label:  "pure Go",
-	mr:     6,
-	nr:     16,
-	kernel: gemmF32x6x16Generic,
-	dotNT:  dotNT2x4Generic,
+	name:       "generic",
+	label:      "pure Go",
+	mr:         6,
+	nr:         16,
+	kernel:     gemmF32x6x16Generic,
+	dotNT:      dotNT2x4Generic,
+	winoInput:  winogradInputGeneric,
+	winoOutput: winogradOutputGeneric,
 }
 
 // gemmImpls returns the GEMM implementations that this CPU and build can run, fastest first.

@@ -3,12 +3,14 @@
 package kernels
 
 var avx2fmaGemm = &gemmImpl{
-	name:   "avx2fma",
-	label:  "avx2+fma",
-	mr:     6,
-	nr:     16,
-	kernel: gemmF32x6x16AVX2FMA,
-	dotNT:  dotNT2x4AVX2,
+	name:       "avx2fma",
+	label:      "avx2+fma",
+	mr:         6,
+	nr:         16,
+	kernel:     gemmF32x6x16AVX2FMA,
+	dotNT:      dotNT2x4AVX2,
+	winoInput:  winogradInputAVX2,
+	winoOutput: winogradOutputAVX2,
 }
 
 // asmGemmImpls returns the assembly GEMM implementations that this CPU supports, fastest first.

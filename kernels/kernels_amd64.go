@@ -72,6 +72,23 @@ func fmaPeakAVX2FMA(n int, x float32, y float32) float32
 //go:noescape
 func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
 
+// winogradInputAVX2 computes Bᵀ·d·B for blocks×8 tiles of 6×6 inputs and stores
+// element e of the tiles of block g at v[e*ld+8*g:], in the lane order 0, 2, 4, 6, 1,
+// 3, 5, 7 of the tiles. Row r of tile t is a[r*rs+4*t:][:4] followed by
+// b[r*rs+4*t:][:2]. Requires AVX and FMA3; the slices must hold what is read and
+// written.
+//
+//go:noescape
+func winogradInputAVX2(v []float32, ld int, a []float32, b []float32, rs int, blocks int)
+
+// winogradOutputAVX2 computes Aᵀ·M·A + bias for blocks×8 tiles, where element e of
+// the tiles of block g is m[e*ld+8*g:] in the lane order of winogradInputAVX2, and
+// stores row r of tile t at out[r*rs+4*t:][:4], clamped at 0 if relu. Requires AVX
+// and FMA3; the slices must hold what is read and written.
+//
+//go:noescape
+func winogradOutputAVX2(out []float32, rs int, m []float32, ld int, blocks int, bias float32, relu bool)
+
 // sumSquaresAVX2 returns the float64 sum and sum of squares of x[:len(x)/16*16].
 // Every element is converted to float64 before it is added. Requires AVX and FMA3.
 //

@@ -53,10 +53,11 @@ func NewWinogradF43(w []float32, out, in int) *WinogradF43 {
 	return wg
 }
 
-// WinogradScratch is the workspace of WinogradF43.Conv: the transformed input tiles and the
-// products. One goroutine uses it at a time; it grows on demand and is reused after that.
+// WinogradScratch is the workspace of WinogradF43.Conv: the transformed input tiles, the
+// products, and the rows of tiles on their way in and out. One goroutine uses it at a time;
+// it grows on demand and is reused after that.
 type WinogradScratch struct {
-	v, m []float32
+	v, m, rowsA, rowsB, rowsOut []float32
 }
 
 // WinogradImages describes the images of one WinogradF43.Conv call. Image i of the input is
@@ -88,37 +89,48 @@ func WinogradTiles(h, w, pad int) int {
 // enough for about a hundred tiles. Conv panics if a size, the padding or a slice is invalid.
 func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 	wg.check(im)
-	oh, ow := im.H+2*im.Pad-2, im.W+2*im.Pad-2
-	tilesY, tilesX := ceilDiv(oh, winoTile), ceilDiv(ow, winoTile)
-	perImage := tilesY * tilesX
-	tiles := im.N * perImage
-	if tiles == 0 {
+	if im.N == 0 {
 		return
 	}
+	impl := activeGemm.Load()
+	oh, ow := im.H+2*im.Pad-2, im.W+2*im.Pad-2
+	l := winoLayout{tilesX: ceilDiv(ow, winoTile), tilesY: ceilDiv(oh, winoTile)}
+	l.perImage = l.tilesX * l.tilesY
+	tiles := roundUp(im.N*l.perImage, 8)
+	l.rs = winoTile * tiles
 	s.v = grow(s.v, winoElems*wg.in*tiles)
 	s.m = grow(s.m, winoElems*wg.out*tiles)
-	for i := range im.N {
-		x := im.X[i*im.XStride:][:wg.in*im.H*im.W]
-		for c := range wg.in {
-			plane := x[c*im.H*im.W : (c+1)*im.H*im.W]
-			transformInputPlane(s.v[c*tiles+i*perImage:], wg.in*tiles, plane, im.H, im.W,
-				im.Pad, tilesY, tilesX)
+	s.rowsA = grow(s.rowsA, winoInput*l.rs)
+	s.rowsB = grow(s.rowsB, winoInput*l.rs)
+	s.rowsOut = grow(s.rowsOut, winoTile*l.rs)
+	// The tiles past the last image, up to a multiple of 8, are zero.
+	used := winoTile * im.N * l.perImage
+	for r := range winoInput {
+		clear(s.rowsA[r*l.rs+used : (r+1)*l.rs])
+		clear(s.rowsB[r*l.rs+used : (r+1)*l.rs])
+	}
+
+	plane := im.H * im.W
+	for c := range wg.in {
+		for i := range im.N {
+			x := im.X[i*im.XStride+c*plane:][:plane]
+			l.gatherRows(s.rowsA, s.rowsB, x, i, im.H, im.W, im.Pad)
 		}
+		impl.winoInput(s.v[c*tiles:], wg.in*tiles, s.rowsA, s.rowsB, l.rs, tiles/8)
 	}
 	for e := range wg.u {
 		SgemmPacked(wg.u[e], tiles, s.v[e*wg.in*tiles:], tiles, s.m[e*wg.out*tiles:], tiles,
 			false)
 	}
-	for i := range im.N {
-		y := im.Y[i*im.YStride:][:wg.out*oh*ow]
-		for o := range wg.out {
-			var bias float32
-			if im.Bias != nil {
-				bias = im.Bias[o]
-			}
-			plane := y[o*oh*ow : (o+1)*oh*ow]
-			transformOutputPlane(plane, oh, ow, s.m[o*tiles+i*perImage:], wg.out*tiles,
-				tilesY, tilesX, bias, im.ReLU, im.Accumulate)
+	for o := range wg.out {
+		var bias float32
+		if im.Bias != nil {
+			bias = im.Bias[o]
+		}
+		impl.winoOutput(s.rowsOut, l.rs, s.m[o*tiles:], wg.out*tiles, tiles/8, bias, im.ReLU)
+		for i := range im.N {
+			y := im.Y[i*im.YStride+o*oh*ow:][:oh*ow]
+			l.scatterRows(y, s.rowsOut, i, oh, ow, im.Accumulate)
 		}
 	}
 }
@@ -158,74 +170,105 @@ func (wg *WinogradF43) check(im WinogradImages) {
 	}
 }
 
-// transformInputPlane writes Bᵀ·d·B of every 6×6 input tile of one h×w plane: element e of
-// tile t goes to v[e*ld + t]. Tiles start every 4 pixels from (−pad, −pad), and pixels outside
-// the plane are zero.
-func transformInputPlane(v []float32, ld int, plane []float32, h, w, pad, tilesY,
-	tilesX int) {
+// winoLayout is the order of the tiles of a Conv call: tile t = i*perImage + ty*tilesX + tx
+// of image i, and row r of tile t at offset r*rs + 4*t of a row buffer.
+type winoLayout struct {
+	tilesX, tilesY, perImage, rs int
+}
+
+// gatherRows copies the input rows of the tiles of image i, plane x, into the row buffers:
+// rowsA gets the 4 leading columns of each tile and rowsB the 4 after those, of which the
+// transform reads the first 2. Pixels outside the plane are zero.
+func (l winoLayout) gatherRows(rowsA, rowsB, x []float32, i, h, w, pad int) {
+	width := winoTile * l.tilesX
+	for ty := range l.tilesY {
+		at := winoTile * (i*l.perImage + ty*l.tilesX)
+		for r := range winoInput {
+			dstA := rowsA[r*l.rs+at:][:width]
+			dstB := rowsB[r*l.rs+at:][:width]
+			y := ty*winoTile - pad + r
+			if y < 0 || y >= h {
+				clear(dstA)
+				clear(dstB)
+				continue
+			}
+			row := x[y*w : (y+1)*w]
+			fillRow(dstA, row, -pad)
+			fillRow(dstB, row, winoTile-pad)
+		}
+	}
+}
+
+// fillRow sets dst[j] = row[first+j], or 0 where first+j is outside row.
+func fillRow(dst, row []float32, first int) {
+	lo := min(max(-first, 0), len(dst))
+	hi := max(min(len(row)-first, len(dst)), lo)
+	clear(dst[:lo])
+	if hi > lo {
+		copy(dst[lo:hi], row[first+lo:])
+	}
+	clear(dst[hi:])
+}
+
+// scatterRows writes, or adds, the output rows of the tiles of image i from rowsOut into the
+// oh×ow plane y, leaving out what lies past its edges.
+func (l winoLayout) scatterRows(y, rowsOut []float32, i, oh, ow int, accumulate bool) {
+	for ty := range l.tilesY {
+		at := winoTile * (i*l.perImage + ty*l.tilesX)
+		for r := range min(winoTile, oh-ty*winoTile) {
+			src := rowsOut[r*l.rs+at:][:ow]
+			dst := y[(ty*winoTile+r)*ow:][:ow]
+			if !accumulate {
+				copy(dst, src)
+				continue
+			}
+			for j, v := range src {
+				dst[j] += v
+			}
+		}
+	}
+}
+
+// winoLane is the lane of tile k within its block of 8 in the transformed layout: the lanes
+// hold the tiles in the order 0, 2, 4, 6, 1, 3, 5, 7.
+var winoLane = [8]int{0, 4, 1, 5, 2, 6, 3, 7}
+
+// winogradInputGeneric is the pure-Go twin of winogradInputAVX2.
+func winogradInputGeneric(v []float32, ld int, a, b []float32, rs, blocks int) {
 	var d [winoElems]float32
-	for ty := range tilesY {
-		y0 := ty*winoTile - pad
-		for tx := range tilesX {
-			x0 := tx*winoTile - pad
-			if y0 >= 0 && x0 >= 0 && y0+winoInput <= h && x0+winoInput <= w {
-				for r := range winoInput {
-					copy(d[r*winoInput:(r+1)*winoInput], plane[(y0+r)*w+x0:])
-				}
-			} else {
-				loadEdgeTile(&d, plane, h, w, y0, x0)
+	for g := range blocks {
+		for k := range 8 {
+			t := 8*g + k
+			for r := range winoInput {
+				copy(d[r*winoInput:r*winoInput+winoTile], a[r*rs+winoTile*t:])
+				copy(d[r*winoInput+winoTile:(r+1)*winoInput], b[r*rs+winoTile*t:])
 			}
-			t := transformInput(&d)
-			at := ty*tilesX + tx
-			for e, x := range t {
-				v[e*ld+at] = x
+			tv := transformInput(&d)
+			for e, x := range tv {
+				v[e*ld+8*g+winoLane[k]] = x
 			}
 		}
 	}
 }
 
-// loadEdgeTile copies the 6×6 tile at (y0, x0) of an h×w plane into d, with zeros outside the
-// plane.
-func loadEdgeTile(d *[winoElems]float32, plane []float32, h, w, y0, x0 int) {
-	for r := range winoInput {
-		y := y0 + r
-		for c := range winoInput {
-			x := x0 + c
-			if y >= 0 && y < h && x >= 0 && x < w {
-				d[r*winoInput+c] = plane[y*w+x]
-			} else {
-				d[r*winoInput+c] = 0
-			}
-		}
-	}
-}
-
-// transformOutputPlane computes Aᵀ·M·A of every tile of one output plane, from element e of
-// tile t at m[e*ld + t], and writes, or adds, the 4×4 results that lie inside the oh×ow plane.
-func transformOutputPlane(plane []float32, oh, ow int, m []float32, ld, tilesY, tilesX int,
-	bias float32, relu, accumulate bool) {
+// winogradOutputGeneric is the pure-Go twin of winogradOutputAVX2.
+func winogradOutputGeneric(out []float32, rs int, m []float32, ld, blocks int, bias float32,
+	relu bool) {
 	var tm [winoElems]float32
-	for ty := range tilesY {
-		for tx := range tilesX {
-			at := ty*tilesX + tx
+	for g := range blocks {
+		for k := range 8 {
 			for e := range tm {
-				tm[e] = m[e*ld+at]
+				tm[e] = m[e*ld+8*g+winoLane[k]]
 			}
-			out := transformOutput(&tm)
-			y0, x0 := ty*winoTile, tx*winoTile
-			rows, cols := min(winoTile, oh-y0), min(winoTile, ow-x0)
-			for r := range rows {
-				dst := plane[(y0+r)*ow+x0:][:cols]
-				for c := range dst {
-					v := out[r*winoTile+c]
-					switch {
-					case accumulate:
-						dst[c] += v
-					case relu:
-						dst[c] = max(v+bias, 0)
-					default:
-						dst[c] = v + bias
+			y := transformOutput(&tm)
+			t := 8*g + k
+			for r := range winoTile {
+				for c := range winoTile {
+					v := y[r*winoTile+c] + bias
+					if relu {
+						v = max(v, 0)
 					}
+					out[r*rs+winoTile*t+c] = v
 				}
 			}
 		}

@@ -118,3 +118,36 @@ func TestWinogradF43Panics(t *testing.T) {
 				Y: y, YStride: 32, N: 2, H: 4, W: 4, Pad: 1})
 		})
 }
+
+// TestWinogradTransformsMatchTwin runs every path's tile transforms on random rows and
+// compares them with the pure-Go twins, guard bands included.
+func TestWinogradTransformsMatchTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(73, 74))
+	const blocks, rs, ld = 3, 4*8*3 + 5, 8*3 + 3
+	a := guardedVector(winoInput*rs, uniform(rng))
+	b := guardedVector(winoInput*rs, uniform(rng))
+	m := guardedVector(winoElems*ld, uniform(rng))
+	wantV := guardedVector(winoElems*ld, nil)
+	wantOut := guardedVector(winoTile*rs, nil)
+	genericGemm.winoInput(wantV.data(), ld, a.data(), b.data(), rs, blocks)
+	genericGemm.winoOutput(wantOut.data(), rs, m.data(), ld, blocks, 0.25, true)
+	for _, impl := range gemmImpls() {
+		v := guardedVector(winoElems*ld, nil)
+		out := guardedVector(winoTile*rs, nil)
+		impl.winoInput(v.data(), ld, a.data(), b.data(), rs, blocks)
+		impl.winoOutput(out.data(), rs, m.data(), ld, blocks, 0.25, true)
+		for _, c := range []struct {
+			name      string
+			got, want *guarded
+		}{{"input transform", v, wantV}, {"output transform", out, wantOut}} {
+			for i := range c.want.buf {
+				g, w := c.got.buf[i], c.want.buf[i]
+				if math.IsNaN(float64(w)) != math.IsNaN(float64(g)) ||
+					math.Abs(float64(g-w)) > 1e-5*(1+math.Abs(float64(w))) {
+					t.Fatalf("%s %s: buffer[%d] = %v, the pure-Go twin gives %v", impl.name,
+						c.name, i, g, w)
+				}
+			}
+		}
+	}
+}

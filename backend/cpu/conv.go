@@ -37,7 +37,7 @@ func (b *Backend) NewConv2D(d backend.Conv2DDesc, weight, bias *tensor.Tensor) (
 		bias:   make([]float32, d.OutChannels),
 		direct: isDirect(d),
 	}
-	if useWinograd(d) {
+	if b.useWinograd(d) {
 		op.wino = kernels.NewWinogradF43(weight.ToFloat32().Float32s(), d.OutChannels,
 			d.InChannels)
 		op.winoScratch = make([]kernels.WinogradScratch, b.threads)
@@ -110,15 +110,16 @@ func (op *conv2D) columns(in []float32, g kernels.ConvGeometry, col0, n int, out
 // winogradMinChannels is the smallest channel count on both sides of a 3×3 convolution for
 // which the Winograd path runs. Below it, the scalar tile transforms cost more than the
 // multiplications they save.
-const winogradMinChannels = 32
+const winogradMinChannels = 8
 
 // winogradTiles is the number of tiles that one Winograd GEMM should cover at least.
 const winogradTiles = 128
 
-// useWinograd reports whether a convolution runs on the Winograd path: 3×3, stride 1, the
-// same padding of at most 2 on every side, and enough channels.
-func useWinograd(d backend.Conv2DDesc) bool {
-	return d.KernelH == 3 && d.KernelW == 3 && d.StrideH == 1 && d.StrideW == 1 &&
+// useWinograd reports whether a convolution runs on the Winograd path: the backend allows it,
+// and the convolution is 3×3 with stride 1, the same padding of at most 2 on every side, and
+// enough channels.
+func (b *Backend) useWinograd(d backend.Conv2DDesc) bool {
+	return b.winograd && d.KernelH == 3 && d.KernelW == 3 && d.StrideH == 1 && d.StrideW == 1 &&
 		d.PadH == d.PadW && d.PadH <= 2 && d.InChannels >= winogradMinChannels &&
 		d.OutChannels >= winogradMinChannels
 }

@@ -16,7 +16,7 @@ import (
 func BenchmarkConv2D(b *testing.B) {
 	shapes := []struct{ in, out, k, side int }{
 		{128, 128, 3, 32}, {128, 64, 1, 32}, {128, 128, 3, 16}, {128, 128, 3, 8},
-		{3, 128, 3, 32},
+		{3, 128, 3, 32}, {32, 32, 3, 32}, {16, 16, 3, 32}, {64, 64, 3, 16},
 	}
 	for _, s := range shapes {
 		name := fmt.Sprintf("in=%d,out=%d,k=%d,hw=%d,batch=32,threads=%d/%s", s.in, s.out, s.k,

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	backend.Register(backend.PlatformCPU, func(opt backend.Options) (backend.Backend, error) {
-		return New(opt.Threads)
+		return NewWithOptions(opt)
 	})
 }
 
@@ -21,18 +21,25 @@ var _ backend.Trainer = (*Backend)(nil)
 
 // Backend runs layers on the host with a fixed number of worker goroutines.
 type Backend struct {
-	threads int
+	threads  int
+	winograd bool // 3×3 convolutions may run on the Winograd path
 }
 
 // New returns a CPU backend with the given number of threads; 0 means runtime.GOMAXPROCS(0).
 func New(threads int) (*Backend, error) {
+	return NewWithOptions(backend.Options{Threads: threads})
+}
+
+// NewWithOptions returns a CPU backend configured by opt; DeviceID is ignored.
+func NewWithOptions(opt backend.Options) (*Backend, error) {
+	threads := opt.Threads
 	if threads < 0 {
 		return nil, fmt.Errorf("cpu backend: threads must be positive, got %d", threads)
 	}
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return &Backend{threads: threads}, nil
+	return &Backend{threads: threads, winograd: !opt.DirectConv}, nil
 }
 
 // Threads returns the number of worker goroutines.

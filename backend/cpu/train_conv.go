@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/renasgo/renas/backend"
 	"github.com/renasgo/renas/kernels"
@@ -55,6 +56,11 @@ func (b *Backend) Conv2DForward(d backend.Conv2DDesc, xb, wb, yb backend.Buffer)
 	x, w, y, err := convBuffers("conv2d forward", d, xb, wb, yb)
 	if err != nil {
 		return err
+	}
+	if b.useWinograd(d) {
+		b.winogradConv(kernels.NewWinogradF43(w.data, d.OutChannels, d.InChannels), x, y,
+			kernels.WinogradImages{Pad: d.PadH})
+		return nil
 	}
 	k := d.InChannels * d.KernelH * d.KernelW
 	cols := y.h * y.w
@@ -123,10 +129,18 @@ func (b *Backend) backwardDataAsConv(d backend.Conv2DDesc, w, dy, dx *Buffer, ac
 			}
 		}
 	}
-	packed := kernels.PackA(in, o*taps, *flipped, o*taps)
-	putScratch(flipped)
 	g := kernels.ConvGeometry{C: o, H: dy.h, W: dy.w, KH: kh, KW: kw, PadH: kh - 1 - d.PadH,
 		PadW: kw - 1 - d.PadW, StrideH: 1, StrideW: 1}
+	flippedDesc := backend.Conv2DDesc{InChannels: o, OutChannels: in, KernelH: kh,
+		KernelW: kw, StrideH: 1, StrideW: 1, PadH: g.PadH, PadW: g.PadW}
+	if b.useWinograd(flippedDesc) {
+		wg := kernels.NewWinogradF43(*flipped, in, o)
+		putScratch(flipped)
+		b.winogradConv(wg, dy, dx, kernels.WinogradImages{Pad: g.PadH, Accumulate: accumulate})
+		return
+	}
+	packed := kernels.PackA(in, o*taps, *flipped, o*taps)
+	putScratch(flipped)
 	cols := dx.h * dx.w
 	b.parallelFor(dx.n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -140,6 +154,18 @@ func (b *Backend) backwardDataAsConv(d backend.Conv2DDesc, w, dy, dx *Buffer, ac
 		}
 	})
 }
+
+// winogradConv convolves every image of x into y with wg, splitting the images between the
+// workers; im gives the padding and the epilogue.
+func (b *Backend) winogradConv(wg *kernels.WinogradF43, x, y *Buffer, im kernels.WinogradImages) {
+	b.parallelFor(x.n, func(_, lo, hi int) {
+		s := winogradScratchPool.Get().(*kernels.WinogradScratch)
+		defer winogradScratchPool.Put(s)
+		winogradImages(wg, s, x, y, lo, hi, im)
+	})
+}
+
+var winogradScratchPool = sync.Pool{New: func() any { return new(kernels.WinogradScratch) }}
 
 // Conv2DBackwardFilter computes dw = Σ_images dy·im2col(x)ᵀ, as dot products of the rows of
 // dy and of the column matrix. Each worker sums its images into its own [O, K] accumulator,

@@ -43,6 +43,8 @@ func main() {
 	genGemmF32x6x16AVX2FMA()
 	genFMAPeakAVX2FMA()
 	genDotNT2x4AVX2()
+	genWinogradInputAVX2()
+	genWinogradOutputAVX2()
 	genSumSquaresAVX2()
 	for _, relu := range []bool{false, true} {
 		genScaleShiftAVX2(relu)

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// The Winograd F(4×4, 3×3) tile transforms work on blocks of 8 tiles, one tile per lane.
+// A row of 8 tiles, 4 floats per tile, is 4 YMM registers; interleave turns them into one
+// register per column, and back. The lanes then hold the tiles in the order 0, 2, 4, 6, 1, 3,
+// 5, 7, which the input transform stores and the output transform expects.
+
+// interleave4x8 applies the shuffle network that turns 4 registers of 2 tiles × 4 columns
+// into 4 registers of one column × 8 tiles (lane order above), and that same network turns
+// those back into rows of tiles. It overwrites its inputs with the results.
+func interleave4x8(y [4]reg.VecVirtual) {
+	u := [4]reg.VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	// Go operand order: VUNPCKLPS b, a, dst is Intel's unpcklps(a, b).
+	VUNPCKLPS(y[1], y[0], u[0])
+	VUNPCKHPS(y[1], y[0], u[1])
+	VUNPCKLPS(y[3], y[2], u[2])
+	VUNPCKHPS(y[3], y[2], u[3])
+	VUNPCKLPD(u[2], u[0], y[0])
+	VUNPCKHPD(u[2], u[0], y[1])
+	VUNPCKLPD(u[3], u[1], y[2])
+	VUNPCKHPD(u[3], u[1], y[3])
+}
+
+// vectorConst returns a YMM register with v broadcast to every lane.
+func vectorConst(v float32, scratch Mem) reg.VecVirtual {
+	r := YMM()
+	tmp := GP32()
+	MOVL(U32(math.Float32bits(v)), tmp)
+	MOVL(tmp, scratch)
+	VBROADCASTSS(scratch, r)
+	return r
+}
+
+// inputRowAVX applies Bᵀ to six vectors loaded by d and passes each result to out as soon as
+// it is computed:
+//
+//	t0 = 4·d0 − 5·d2 + d4       t3 = (d4 − d2) + 2·(d3 − d1)
+//	t1 = (d3 + d4) − 4·(d1 + d2) t4 = (d4 − d2) − 2·(d3 − d1)
+//	t2 = (d4 − d3) + 4·(d1 − d2) t5 = 4·d1 − 5·d3 + d5
+func inputRowAVX(d [6]reg.VecVirtual, c2, c4, c5 reg.VecVirtual, out func(i int, v reg.VecVirtual)) {
+	t, a, b := YMM(), YMM(), YMM()
+	VMOVAPS(d[4], t)
+	VFMADD231PS(d[0], c4, t)
+	VFNMADD231PS(d[2], c5, t)
+	out(0, t)
+
+	t = YMM()
+	VADDPS(d[2], d[1], a)
+	VADDPS(d[4], d[3], t)
+	VFNMADD231PS(a, c4, t)
+	out(1, t)
+
+	t = YMM()
+	VSUBPS(d[2], d[1], a)
+	VSUBPS(d[3], d[4], t)
+	VFMADD231PS(a, c4, t)
+	out(2, t)
+
+	t = YMM()
+	VSUBPS(d[2], d[4], a)
+	VSUBPS(d[1], d[3], b)
+	VMOVAPS(a, t)
+	VFMADD231PS(b, c2, t)
+	out(3, t)
+	t = YMM()
+	VMOVAPS(a, t)
+	VFNMADD231PS(b, c2, t)
+	out(4, t)
+
+	t = YMM()
+	VMOVAPS(d[5], t)
+	VFMADD231PS(d[1], c4, t)
+	VFNMADD231PS(d[3], c5, t)
+	out(5, t)
+}
+
+// outputRowAVX applies Aᵀ to six vectors and passes each of the four results to out:
+//
+//	y0 = m0 + (m1 + m2) + (m3 + m4)   y2 = (m1 + m2) + 4·(m3 + m4)
+//	y1 = (m1 − m2) + 2·(m3 − m4)      y3 = (m1 − m2) + 8·(m3 − m4) + m5
+func outputRowAVX(m [6]reg.VecVirtual, c2, c4, c8 reg.VecVirtual, out func(i int, v reg.VecVirtual)) {
+	a, b, c, d := YMM(), YMM(), YMM(), YMM()
+	VADDPS(m[2], m[1], a)
+	VSUBPS(m[2], m[1], b)
+	VADDPS(m[4], m[3], c)
+	VSUBPS(m[4], m[3], d)
+
+	t := YMM()
+	VADDPS(a, m[0], t)
+	VADDPS(c, t, t)
+	out(0, t)
+	t = YMM()
+	VMOVAPS(b, t)
+	VFMADD231PS(d, c2, t)
+	out(1, t)
+	t = YMM()
+	VMOVAPS(a, t)
+	VFMADD231PS(c, c4, t)
+	out(2, t)
+	t = YMM()
+	VADDPS(m[5], b, t)
+	VFMADD231PS(d, c8, t)
+	out(3, t)
+}
+
+// genWinogradInputAVX2 emits the input transform of 8-tile blocks.
+func genWinogradInputAVX2() {
+	// The frame is too large for NOSPLIT, so the function checks for stack growth.
+	TEXT("winogradInputAVX2", 0,
+		"func(v []float32, ld int, a, b []float32, rs int, blocks int)")
+	Pragma("noescape")
+	Doc(
+		"winogradInputAVX2 computes Bᵀ·d·B for blocks×8 tiles of 6×6 inputs and stores",
+		"element e of the tiles of block g at v[e*ld+8*g:], in the lane order 0, 2, 4, 6, 1,",
+		"3, 5, 7 of the tiles. Row r of tile t is a[r*rs+4*t:][:4] followed by",
+		"b[r*rs+4*t:][:2]. Requires AVX and FMA3; the slices must hold what is read and",
+		"written.",
+	)
+	vPtr := Load(Param("v").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(Imm(2), ld)
+	aPtr := Load(Param("a").Base(), GP64())
+	bPtr := Load(Param("b").Base(), GP64())
+	rs := Load(Param("rs"), GP64())
+	SHLQ(Imm(2), rs)
+	blocks := Load(Param("blocks"), GP64())
+
+	// t holds the 36 vectors of d·B, row-major, between the two passes.
+	t := AllocLocal(36 * 32)
+	scratch := AllocLocal(8)
+	c2, c4, c5 := vectorConst(2, scratch), vectorConst(4, scratch), vectorConst(5, scratch)
+
+	Label("block")
+	TESTQ(blocks, blocks)
+	JZ(LabelRef("done"))
+
+	Comment("Pass 1: d·B along each of the 6 rows.")
+	rowA, rowB := GP64(), GP64()
+	MOVQ(aPtr, rowA)
+	MOVQ(bPtr, rowB)
+	for r := 0; r < 6; r++ {
+		var ya, yb [4]reg.VecVirtual
+		for q := range ya {
+			ya[q], yb[q] = YMM(), YMM()
+			VMOVUPS(Mem{Base: rowA, Disp: 32 * q}, ya[q])
+			VMOVUPS(Mem{Base: rowB, Disp: 32 * q}, yb[q])
+		}
+		interleave4x8(ya)
+		interleave4x8(yb)
+		d := [6]reg.VecVirtual{ya[0], ya[1], ya[2], ya[3], yb[0], yb[1]}
+		inputRowAVX(d, c2, c4, c5, func(i int, x reg.VecVirtual) {
+			VMOVUPS(x, t.Offset(32*(r*6+i)))
+		})
+		if r < 5 {
+			ADDQ(rs, rowA)
+			ADDQ(rs, rowB)
+		}
+	}
+
+	Comment("Pass 2: Bᵀ·(d·B) down each of the 6 columns, stored to v.")
+	for c := 0; c < 6; c++ {
+		var d [6]reg.VecVirtual
+		for r := range d {
+			d[r] = YMM()
+			VMOVUPS(t.Offset(32*(r*6+c)), d[r])
+		}
+		inputRowAVX(d, c2, c4, c5, func(i int, x reg.VecVirtual) {
+			// Element e = i*6 + c, at v + e*ld.
+			off := GP64()
+			MOVQ(U32(i*6+c), off)
+			IMULQ(ld, off)
+			VMOVUPS(x, Mem{Base: vPtr, Index: off, Scale: 1})
+		})
+	}
+
+	ADDQ(Imm(32), vPtr)
+	ADDQ(U32(128), aPtr)
+	ADDQ(U32(128), bPtr)
+	DECQ(blocks)
+	JMP(LabelRef("block"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genWinogradOutputAVX2 emits the output transform of 8-tile blocks, with the bias and an
+// optional ReLU.
+func genWinogradOutputAVX2() {
+	TEXT("winogradOutputAVX2", 0,
+		"func(out []float32, rs int, m []float32, ld int, blocks int, bias float32, relu bool)")
+	Pragma("noescape")
+	Doc(
+		"winogradOutputAVX2 computes Aᵀ·M·A + bias for blocks×8 tiles, where element e of",
+		"the tiles of block g is m[e*ld+8*g:] in the lane order of winogradInputAVX2, and",
+		"stores row r of tile t at out[r*rs+4*t:][:4], clamped at 0 if relu. Requires AVX",
+		"and FMA3; the slices must hold what is read and written.",
+	)
+	outPtr := Load(Param("out").Base(), GP64())
+	rs := Load(Param("rs"), GP64())
+	SHLQ(Imm(2), rs)
+	mPtr := Load(Param("m").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(Imm(2), ld)
+	blocks := Load(Param("blocks"), GP64())
+	bias := YMM()
+	VBROADCASTSS(paramAddr("bias"), bias)
+	relu := Load(Param("relu"), GP8())
+
+	// t holds the 24 vectors of Aᵀ·M, row-major with 6 columns, between the two passes.
+	t := AllocLocal(24 * 32)
+	scratch := AllocLocal(8)
+	c2, c4, c8 := vectorConst(2, scratch), vectorConst(4, scratch), vectorConst(8, scratch)
+
+	Label("block")
+	TESTQ(blocks, blocks)
+	JZ(LabelRef("done"))
+
+	Comment("Pass 1: Aᵀ·M down each of the 6 columns.")
+	for c := 0; c < 6; c++ {
+		var m [6]reg.VecVirtual
+		for r := range m {
+			m[r] = YMM()
+			off := GP64()
+			MOVQ(U32(r*6+c), off)
+			IMULQ(ld, off)
+			VMOVUPS(Mem{Base: mPtr, Index: off, Scale: 1}, m[r])
+		}
+		outputRowAVX(m, c2, c4, c8, func(i int, x reg.VecVirtual) {
+			VMOVUPS(x, t.Offset(32*(i*6+c)))
+		})
+	}
+
+	Comment("Pass 2: (Aᵀ·M)·A along each of the 4 rows, then the bias, the ReLU and the")
+	Comment("shuffle back to rows of tiles.")
+	row := GP64()
+	MOVQ(outPtr, row)
+	for r := 0; r < 4; r++ {
+		var m [6]reg.VecVirtual
+		for c := range m {
+			m[c] = YMM()
+			VMOVUPS(t.Offset(32*(r*6+c)), m[c])
+		}
+		var y [4]reg.VecVirtual
+		outputRowAVX(m, c2, c4, c8, func(i int, x reg.VecVirtual) {
+			VADDPS(bias, x, x)
+			y[i] = x
+		})
+		skip := "norelu" + string(rune('0'+r))
+		TESTB(relu, relu)
+		JZ(LabelRef(skip))
+		zero := YMM()
+		VXORPS(zero, zero, zero)
+		for i := range y {
+			// Go operand order: the first operand is returned when either is NaN.
+			VMAXPS(y[i], zero, y[i])
+		}
+		Label(skip)
+		interleave4x8(y)
+		for q := range y {
+			VMOVUPS(y[q], Mem{Base: row, Disp: 32 * q})
+		}
+		if r < 3 {
+			ADDQ(rs, row)
+		}
+	}
+
+	ADDQ(U32(128), outPtr)
+	ADDQ(Imm(32), mPtr)
+	DECQ(blocks)
+	JMP(LabelRef("block"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
