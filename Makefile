@@ -68,3 +68,4 @@ bench-deps:
 bench: bench-deps
 	bash bench/compare.sh
 	bash bench/compare_train.sh
+	bash bench/compare_conv.sh

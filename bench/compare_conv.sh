@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Measures one 3×3 convolution layer, 128→128 channels on a [32, 128, 32, 32] input with
+# ReLU, in PyTorch and in this engine in one run, and prints images/s and the ratio. It also
+# prints the GEMM micro-kernel's rate on the 3×3 128-channel shape as a percentage of the FMA
+# peak that the probe benchmark measures in the same run. Environment: THREADS (2),
+# PYTHON (/usr/bin/python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-/usr/bin/python3}
+threads=${THREADS:-2}
+
+torch_ips() {
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" bench/torch_conv.py --mode "$1" \
+		--threads "$threads" |
+		"$py" -c 'import json, sys; print(json.load(sys.stdin)["images_per_second"])'
+}
+
+# ours_ips converts ns/op of one batch of 32 images into images/s.
+ours_ips() {
+	GOMAXPROCS=$threads go test -run '^$' \
+		-bench '^BenchmarkConv2D$/^in=128,out=128,k=3,hw=32,batch=32,' -benchtime 10x \
+		./backend/cpu/ | awk '$4 == "ns/op" { printf "%.2f\n", 32e9 / $3 }'
+}
+
+gemm_peak() {
+	GOMAXPROCS=1 go test -run '^$' -bench '^BenchmarkSgemmPacked$/^f32/m=128,n=1024,k=1152/' \
+		-benchtime 20x ./kernels/ |
+		awk '{for (i = 2; i <= NF; i++) if ($i == "%peak") print $(i-1)}' | head -1
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+ours=$(ours_ips)
+nchw=$(torch_ips nchw)
+last=$(torch_ips channels_last)
+peak=$(gemm_peak)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+echo "conv 3x3 128->128 + ReLU, input [32, 128, 32, 32], $threads threads, fp32;" \
+	"$(date -u +%F), $cpu"
+printf '%-34s %10s %8s\n' setting images/s ratio
+printf '%-34s %10.2f %8s\n' "ours (go test -bench Conv2D)" "$ours" "1.00"
+printf '%-34s %10.2f %8s\n' "PyTorch eager NCHW" "$nchw" "$(ratio "$ours" "$nchw")"
+printf '%-34s %10.2f %8s\n' "PyTorch channels_last" "$last" "$(ratio "$ours" "$last")"
+echo "ratio = ours / PyTorch images/s"
+echo "GEMM micro-kernel, m=128 n=1024 k=1152, one thread: $peak % of the probe's FMA peak"
