@@ -31,13 +31,14 @@ type gemmScratch struct {
 	// pass as a bSource without a heap allocation.
 	dense  denseB
 	im2col im2colB
+	panels panelB
 }
 
 var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
 
 // release drops the references to the caller's matrices and returns s to the pool.
 func (s *gemmScratch) release() {
-	s.dense, s.im2col = denseB{}, im2colB{}
+	s.dense, s.im2col, s.panels = denseB{}, im2colB{}, panelB{}
 	gemmScratchPool.Put(s)
 }
 
@@ -195,10 +196,10 @@ func sgemmPacked(op string, p *PackedA, n int, src bSource, c []float32, ldc int
 
 // bSource is the B operand of a product, which packs its own micro-panels.
 type bSource interface {
-	// pack writes rows [pc, pc+kc) and columns [jr, jr+nc) of B, with nc <= nr, into the
-	// micro-panel dst: element (pc+p, jr+j) goes to dst[p*nr + j], and columns from nc to nr
-	// are zero.
-	pack(dst []float32, pc, kc, jr, nc, nr int)
+	// pack returns rows [pc, pc+kc) and columns [jr, jr+nc) of B, with nc <= nr, as a
+	// micro-panel: element (pc+p, jr+j) at [p*nr + j], and columns from nc to nr zero. It
+	// writes the panel into dst and returns dst, unless B is stored packed already.
+	pack(dst []float32, pc, kc, jr, nc, nr int) []float32
 }
 
 // denseB is a row-major B matrix with row stride ldb.
@@ -207,8 +208,21 @@ type denseB struct {
 	ldb int
 }
 
-func (d denseB) pack(dst []float32, pc, kc, jr, nc, nr int) {
+func (d *denseB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
 	packB(dst, d.b[pc*d.ldb+jr:], d.ldb, kc, nc, nr)
+	return dst
+}
+
+// panelB is a k×n matrix stored as micro-panels of 16 columns, panel after panel: element
+// (p, j) is at b[(j/16)*k*16 + p*16 + j%16], and columns past n up to a multiple of 16 are
+// zero. Products read it without copying.
+type panelB struct {
+	b []float32
+	k int
+}
+
+func (s *panelB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
+	return s.b[jr*s.k+pc*nr:][:kc*nr]
 }
 
 // macroKernel multiplies an mc×kc block of packed A panels by rows [pc, pc+kc) and columns
@@ -219,10 +233,10 @@ func (d denseB) pack(dst []float32, pc, kc, jr, nc, nr int) {
 func macroKernel(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource, c []float32,
 	ldc int, accumulate bool, s *gemmScratch) {
 	mr, nr := impl.mr, impl.nr
-	bPanel := s.b[:kc*nr]
+	scratch := s.b[:kc*nr]
 	for jr := 0; jr < n; jr += nr {
 		nrCur := min(nr, n-jr)
-		src.pack(bPanel, pc, kc, jr, nrCur, nr)
+		bPanel := src.pack(scratch, pc, kc, jr, nrCur, nr)
 		for ir := 0; ir < mc; ir += mr {
 			mrCur := min(mr, mc-ir)
 			aPanel := pa[ir*kc : (ir+mr)*kc]

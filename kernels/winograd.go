@@ -93,10 +93,15 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 		return
 	}
 	impl := activeGemm.Load()
+	if impl.nr != panelTiles {
+		panic(fmt.Sprintf("kernels: WinogradF43.Conv: the %s kernel has %d-column panels, "+
+			"want %d", impl.label, impl.nr, panelTiles))
+	}
 	oh, ow := im.H+2*im.Pad-2, im.W+2*im.Pad-2
 	l := winoLayout{tilesX: ceilDiv(ow, winoTile), tilesY: ceilDiv(oh, winoTile)}
 	l.perImage = l.tilesX * l.tilesY
-	tiles := roundUp(im.N*l.perImage, 8)
+	// The GEMMs read V as micro-panels of 16 tiles, written in place by the transform.
+	tiles := roundUp(im.N*l.perImage, panelTiles)
 	l.rs = winoTile * tiles
 	s.v = grow(s.v, winoElems*wg.in*tiles)
 	s.m = grow(s.m, winoElems*wg.out*tiles)
@@ -116,12 +121,19 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 			x := im.X[i*im.XStride+c*plane:][:plane]
 			l.gatherRows(s.rowsA, s.rowsB, x, i, im.H, im.W, im.Pad)
 		}
-		impl.winoInput(s.v[c*tiles:], wg.in*tiles, s.rowsA, s.rowsB, l.rs, tiles/8)
+		for p := 0; p < tiles/panelTiles; p++ {
+			impl.winoInput(s.v[(p*wg.in+c)*panelTiles:], wg.in*tiles,
+				s.rowsA[winoTile*panelTiles*p:], s.rowsB[winoTile*panelTiles*p:], l.rs,
+				panelTiles/8)
+		}
 	}
+	gs := gemmScratchPool.Get().(*gemmScratch)
 	for e := range wg.u {
-		SgemmPacked(wg.u[e], tiles, s.v[e*wg.in*tiles:], tiles, s.m[e*wg.out*tiles:], tiles,
-			false)
+		gs.panels = panelB{b: s.v[e*wg.in*tiles:], k: wg.in}
+		sgemmPacked("WinogradF43.Conv", wg.u[e], tiles, &gs.panels, s.m[e*wg.out*tiles:],
+			tiles, false, gs)
 	}
+	gs.release()
 	for o := range wg.out {
 		var bias float32
 		if im.Bias != nil {
@@ -361,3 +373,6 @@ func outputRow(m0, m1, m2, m3, m4, m5 float32) [winoTile]float32 {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// panelTiles is the width of the micro-panels of V, the nr of every GEMM kernel.
+const panelTiles = 16
