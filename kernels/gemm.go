@@ -18,6 +18,8 @@ import (
 const (
 	gemmKC = 256
 	gemmMC = 144
+	// gemmNC is the number of columns of a block of B packed at once: 256 KiB at kc=256.
+	gemmNC = 256
 )
 
 // gemmScratch is the packing workspace of one product. Products take it from gemmScratchPool,
@@ -32,6 +34,9 @@ type gemmScratch struct {
 	dense  denseB
 	im2col im2colB
 	panels panelB
+
+	// bBlock is a block of B packed as consecutive micro-panels, gemmNC columns at most.
+	bBlock []float32
 }
 
 var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
@@ -232,6 +237,25 @@ func (s *panelB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
 // block is written.
 func macroKernel(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource, c []float32,
 	ldc int, accumulate bool, s *gemmScratch) {
+	if d, ok := src.(*denseB); ok && impl.nr == 16 {
+		// Rows of NCHW planes are often 4 KiB apart, so reading one 16-column panel at a
+		// time touches a new page and the same cache set on every row. Packing a block of
+		// panels row by row reads B sequentially.
+		for jc := 0; jc < n; jc += gemmNC {
+			nc := min(gemmNC, n-jc)
+			s.bBlock = grow(s.bBlock, kc*roundUp(nc, impl.nr))
+			packBBlock(s.bBlock, d.b[pc*d.ldb+jc:], d.ldb, kc, nc)
+			s.panels = panelB{b: s.bBlock, k: kc}
+			macroKernelPanels(impl, mc, nc, 0, kc, pa, &s.panels, c[jc:], ldc, accumulate, s)
+		}
+		return
+	}
+	macroKernelPanels(impl, mc, n, pc, kc, pa, src, c, ldc, accumulate, s)
+}
+
+// macroKernelPanels is macroKernel with B packed one micro-panel at a time by src.
+func macroKernelPanels(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource,
+	c []float32, ldc int, accumulate bool, s *gemmScratch) {
 	mr, nr := impl.mr, impl.nr
 	scratch := s.b[:kc*nr]
 	for jr := 0; jr < n; jr += nr {
@@ -297,6 +321,25 @@ func packB(dst, b []float32, ldb, kc, nc, nr int) {
 		out := dst[p*nr : (p+1)*nr]
 		copied := copy(out, b[p*ldb:][:nc])
 		clear(out[copied:])
+	}
+}
+
+// packBBlock copies rows [0, kc) and columns [0, nc) of b (row stride ldb) into consecutive
+// micro-panels of 16 columns, row by row: element (p, j) goes to dst[(j/16)*kc*16 + p*16 +
+// j%16]. The columns of the last panel past nc are zero.
+func packBBlock(dst, b []float32, ldb, kc, nc int) {
+	full := nc / 16
+	for p := 0; p < kc; p++ {
+		row := b[p*ldb:][:nc]
+		for q := range full {
+			v := *(*[16]float32)(row[q*16:])
+			*(*[16]float32)(dst[(q*kc+p)*16:]) = v
+		}
+		if rest := nc - full*16; rest > 0 {
+			out := dst[(full*kc+p)*16:][:16]
+			copy(out, row[full*16:])
+			clear(out[rest:])
+		}
 	}
 }
 

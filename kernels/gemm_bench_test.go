@@ -164,3 +164,20 @@ func (cc convCase) benchName() string {
 	return fmt.Sprintf("f32/c=%d,h=%d,w=%d,k=%dx%d,pad=%d,stride=%d",
 		cc.c, cc.h, cc.w, cc.kh, cc.kw, cc.pad, cc.stride)
 }
+
+// BenchmarkSgemmNT measures the weight-gradient product dy·colᵀ on the shapes of the
+// network's 3×3 convolutions at width 32: m output channels, n = 9·input channels and k
+// output pixels.
+func BenchmarkSgemmNT(b *testing.B) {
+	for _, s := range []gemmCase{{32, 288, 1024}, {64, 576, 256}, {128, 1152, 64}} {
+		b.Run(fmt.Sprintf("f32/m=%d,n=%d,k=%d", s.m, s.n, s.k), func(b *testing.B) {
+			a, bm, c := make([]float32, s.m*s.k), make([]float32, s.n*s.k), make([]float32, s.m*s.n)
+			benchEachPath(b, func(b *testing.B) {
+				for range b.N {
+					SgemmNT(s.m, s.n, s.k, a, s.k, bm, s.k, c, s.n, true)
+				}
+				reportGemmRate(b, s.m, s.n, s.k)
+			})
+		})
+	}
+}
