@@ -19,6 +19,10 @@ type vectorImpl struct {
 	gradSumsReLU   func(dy, x, y []float32, mean float32) (sumDy, sumDyX float64)
 	gradInput      func(dx, dy, x, y []float32, mean, a, b, c float32)
 	gradInputReLU  func(dx, dy, x, y []float32, mean, a, b, c float32)
+
+	// maxPoolGrad, if not nil, is the 3×3 max-pool gradient with the contract of
+	// maxPoolGrad3x3AVX2; MaxPool3x3Grad falls back to its pure-Go twin otherwise.
+	maxPoolGrad func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)
 }
 
 var genericVector = &vectorImpl{

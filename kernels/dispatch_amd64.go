@@ -39,6 +39,7 @@ var avx2Vector = &vectorImpl{
 	gradSumsReLU:   batchNormGradSumsReLUAVX2,
 	gradInput:      batchNormGradInputAVX2,
 	gradInputReLU:  batchNormGradInputReLUAVX2,
+	maxPoolGrad:    maxPoolGrad3x3AVX2,
 }
 
 // asmVectorImpls returns the assembly batch-normalization kernels that this CPU supports.

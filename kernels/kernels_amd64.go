@@ -89,6 +89,16 @@ func winogradInputAVX2(v []float32, ld int, a []float32, b []float32, rs int, bl
 //go:noescape
 func winogradOutputAVX2(out []float32, rs int, m []float32, ld int, blocks int, bias float32, relu bool)
 
+// maxPoolGrad3x3AVX2 adds the gradient dy (h×w) of a 3×3, stride-1 max pool to three
+// planes dxp[j*ps:], where xp is the input padded by one pixel on every side and every
+// plane has row stride ws: output (r, q) covers xp[(r+i)*ws+q+j] for i, j < 3, and its
+// dy goes to dxp[j*ps+(r+i)*ws+q+j] for the first maximum of the window in row-major
+// order. The sum of the three planes is the padded gradient. w must be a multiple of 8.
+// Requires AVX.
+//
+//go:noescape
+func maxPoolGrad3x3AVX2(dxp []float32, ps int, xp []float32, ws int, dy []float32, h int, w int)
+
 // sumSquaresAVX2 returns the float64 sum and sum of squares of x[:len(x)/16*16].
 // Every element is converted to float64 before it is added. Requires AVX and FMA3.
 //

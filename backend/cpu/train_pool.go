@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/kernels"
 )
 
 // PoolBackward computes the input gradient of a pooling layer; see backend.Trainer.
@@ -33,10 +34,7 @@ func (b *Backend) PoolBackward(d backend.PoolDesc, xb, dyb, dxb backend.Buffer,
 	separable := d.Kind == backend.MaxPool && d.KernelH == 3 && d.KernelW == 3 &&
 		d.StrideH == 1 && d.StrideW == 1 && d.Padding == backend.Same
 	b.parallelFor(x.n*x.c, func(_, lo, hi int) {
-		var best []int32
-		if separable {
-			best = make([]int32, inPlane)
-		}
+		var scratch kernels.MaxPoolScratch
 		for p := lo; p < hi; p++ {
 			i, c := p/x.c, p%x.c
 			src := x.image(i)[c*inPlane : (c+1)*inPlane]
@@ -46,44 +44,13 @@ func (b *Backend) PoolBackward(d backend.PoolDesc, xb, dyb, dxb backend.Buffer,
 				clear(out)
 			}
 			if separable {
-				maxPool3x3SameBackward(out, src, g, best, x.h, x.w)
+				kernels.MaxPool3x3Grad(out, src, g, x.h, x.w, &scratch)
 				continue
 			}
 			poolPlaneBackward(d, out, src, g, x.h, x.w, dy.h, dy.w, padTop, padLeft)
 		}
 	})
 	return nil
-}
-
-// maxPool3x3SameBackward adds the gradient of a 3×3, stride-1 "same" max pool of an h×w
-// plane, in two passes as maxPool3x3Same: the index of the first maximum of each 3-wide row
-// window into best, then the first maximum of the three down each column. That is the first
-// maximum of the 3×3 window in row-major order, the element that poolPlaneBackward picks.
-func maxPool3x3SameBackward(dx, x, dy []float32, best []int32, h, w int) {
-	for r := range h {
-		row, idx := x[r*w:(r+1)*w], best[r*w:(r+1)*w]
-		base := int32(r * w)
-		for q := range w {
-			k := max(q-1, 0)
-			for c := k + 1; c <= min(q+1, w-1); c++ {
-				if row[c] > row[k] {
-					k = c
-				}
-			}
-			idx[q] = base + int32(k)
-		}
-	}
-	for r := range h {
-		for q := range w {
-			k := best[max(r-1, 0)*w+q]
-			for rr := max(r-1, 0) + 1; rr <= min(r+1, h-1); rr++ {
-				if v := best[rr*w+q]; x[v] > x[k] {
-					k = v
-				}
-			}
-			dx[k] += dy[r*w+q]
-		}
-	}
 }
 
 func poolPlaneBackward(d backend.PoolDesc, dx, x, dy []float32, h, w, oh, ow, padTop,

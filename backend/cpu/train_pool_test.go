@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/kernels"
 )
 
-// TestMaxPool3x3SameBackwardMatchesWindowScan compares the two-pass gradient with the plain
-// window scan of poolPlaneBackward, on values from a few levels so that windows have ties.
-func TestMaxPool3x3SameBackwardMatchesWindowScan(t *testing.T) {
+// TestMaxPool3x3GradMatchesWindowScan compares the kernel that PoolBackward uses for 3×3
+// "same" max pools with the window scan of poolPlaneBackward, on values from a few levels so
+// that windows have ties.
+func TestMaxPool3x3GradMatchesWindowScan(t *testing.T) {
 	d := backend.PoolDesc{Kind: backend.MaxPool, KernelH: 3, KernelW: 3, StrideH: 1,
 		StrideW: 1, Padding: backend.Same}
 	r := rand.New(rand.NewPCG(61, 62))
@@ -27,7 +29,7 @@ func TestMaxPool3x3SameBackwardMatchesWindowScan(t *testing.T) {
 			got[i] = want[i]
 		}
 		poolPlaneBackward(d, want, x, dy, h, w, h, w, 1, 1)
-		maxPool3x3SameBackward(got, x, dy, make([]int32, h*w), h, w)
+		kernels.MaxPool3x3Grad(got, x, dy, h, w, &kernels.MaxPoolScratch{})
 		for i := range want {
 			if math.Abs(float64(got[i]-want[i])) > 1e-6 {
 				t.Fatalf("%d×%d plane: dx[%d] = %v, the window scan gives %v", h, w, i, got[i],

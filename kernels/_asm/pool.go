@@ -1,0 +1,112 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// cmpEQ is the "equal, ordered" predicate of VCMPPS.
+const cmpEQ = 0
+
+// genMaxPoolGrad3x3AVX2 emits the gradient of a 3×3, stride-1 max pool over a plane padded
+// with −∞, 8 outputs per pass: the window maximum, then for each of the 9 window positions in
+// row-major order, the lanes whose input equals the maximum and have not matched yet add dy
+// to that position of the padded gradient. Column j of the window adds to gradient plane j,
+// so that no store overlaps a load of the same pass, which would stall store forwarding.
+func genMaxPoolGrad3x3AVX2() {
+	TEXT("maxPoolGrad3x3AVX2", NOSPLIT,
+		"func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)")
+	Pragma("noescape")
+	Doc(
+		"maxPoolGrad3x3AVX2 adds the gradient dy (h×w) of a 3×3, stride-1 max pool to three",
+		"planes dxp[j*ps:], where xp is the input padded by one pixel on every side and every",
+		"plane has row stride ws: output (r, q) covers xp[(r+i)*ws+q+j] for i, j < 3, and its",
+		"dy goes to dxp[j*ps+(r+i)*ws+q+j] for the first maximum of the window in row-major",
+		"order. The sum of the three planes is the padded gradient. w must be a multiple of 8.",
+		"Requires AVX.",
+	)
+	dxRow := Load(Param("dxp").Base(), GP64())
+	ps := Load(Param("ps"), GP64())
+	SHLQ(Imm(2), ps)
+	xRow := Load(Param("xp").Base(), GP64())
+	ws := Load(Param("ws"), GP64())
+	SHLQ(Imm(2), ws)
+	dyPtr := Load(Param("dy").Base(), GP64())
+	h := Load(Param("h"), GP64())
+	w := Load(Param("w"), GP64())
+	SHRQ(Imm(3), w)
+	ws2 := GP64()
+	LEAQ(Mem{Base: ws, Index: ws, Scale: 1}, ws2)
+
+	Label("row")
+	TESTQ(h, h)
+	JZ(LabelRef("done"))
+	xp, dxp, n := GP64(), GP64(), GP64()
+	MOVQ(xRow, xp)
+	MOVQ(dxRow, dxp)
+	MOVQ(w, n)
+	dxPlane := [3]reg.GPVirtual{nil, GP64(), GP64()}
+	LEAQ(Mem{Base: dxp, Index: ps, Scale: 1}, dxPlane[1])
+	LEAQ(Mem{Base: dxPlane[1], Index: ps, Scale: 1}, dxPlane[2])
+
+	Label("block")
+	TESTQ(n, n)
+	JZ(LabelRef("nextrow"))
+	// window returns the address of window position (i, j) of the current 8 outputs.
+	window := func(base reg.Register, i, j int) Mem {
+		m := Mem{Base: base, Disp: 4 * j}
+		if base == dxp && j > 0 {
+			// Plane j of the gradient.
+			m.Base = dxPlane[j]
+		}
+		switch i {
+		case 1:
+			m.Index, m.Scale = ws, 1
+		case 2:
+			m.Index, m.Scale = ws2, 1
+		}
+		return m
+	}
+	var x [9]reg.VecVirtual
+	mx := YMM()
+	for k := range x {
+		x[k] = YMM()
+		VMOVUPS(window(xp, k/3, k%3), x[k])
+		if k == 0 {
+			VMOVAPS(x[0], mx)
+		} else {
+			VMAXPS(x[k], mx, mx)
+		}
+	}
+	g, found, eq, t := YMM(), YMM(), YMM(), YMM()
+	VMOVUPS(Mem{Base: dyPtr}, g)
+	VXORPS(found, found, found)
+	for k := range x {
+		VCMPPS(Imm(cmpEQ), mx, x[k], eq)
+		// Go operand order: VANDNPS b, a, dst is dst = ^a & b, the lanes not found yet.
+		VANDNPS(eq, found, eq)
+		VORPS(eq, found, found)
+		VANDPS(g, eq, eq)
+		at := window(dxp, k/3, k%3)
+		VADDPS(at, eq, t)
+		VMOVUPS(t, at)
+	}
+	ADDQ(Imm(32), xp)
+	ADDQ(Imm(32), dxp)
+	ADDQ(Imm(32), dxPlane[1])
+	ADDQ(Imm(32), dxPlane[2])
+	ADDQ(Imm(32), dyPtr)
+	DECQ(n)
+	JMP(LabelRef("block"))
+
+	Label("nextrow")
+	ADDQ(ws, xRow)
+	ADDQ(ws, dxRow)
+	DECQ(h)
+	JMP(LabelRef("row"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,98 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// MaxPoolScratch is the workspace of MaxPool3x3Grad. One goroutine uses it at a time; it grows
+// on demand and is reused after that.
+type MaxPoolScratch struct {
+	xp, dxp []float32
+	best    []int32
+}
+
+// MaxPool3x3Grad adds to dx the gradient of a 3×3, stride-1 max pool with "same" padding, in
+// which the padding takes no part in the windows. x is the h×w input plane and dy the h×w
+// output gradient; each dy goes to the first maximum of its window in row-major order. It
+// panics if a plane is shorter than h×w.
+func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
+	if h < 0 || w < 0 {
+		panic(fmt.Sprintf("kernels: MaxPool3x3Grad: negative size %d×%d", h, w))
+	}
+	for _, p := range []struct {
+		name string
+		n    int
+	}{{"dx", len(dx)}, {"x", len(x)}, {"dy", len(dy)}} {
+		checkLen("MaxPool3x3Grad", p.name, p.n, h*w)
+	}
+	grad := activeVector.Load().maxPoolGrad
+	if grad == nil || w%8 != 0 || h == 0 {
+		s.best = grow32(s.best, h*w)
+		maxPool3x3GradGeneric(dx, x, dy, s.best, h, w)
+		return
+	}
+	ws, rows := w+2, h+2
+	size := rows * ws
+	s.xp = grow(s.xp, size)
+	s.dxp = grow(s.dxp, 3*size)
+	inf := float32(math.Inf(-1))
+	for c := range s.xp[:ws] {
+		s.xp[c] = inf
+		s.xp[(rows-1)*ws+c] = inf
+	}
+	for y := range h {
+		row := s.xp[(y+1)*ws : (y+2)*ws]
+		row[0], row[ws-1] = inf, inf
+		copy(row[1:], x[y*w:(y+1)*w])
+	}
+	clear(s.dxp)
+	grad(s.dxp, size, s.xp, ws, dy, h, w)
+	p0, p1, p2 := s.dxp[:size], s.dxp[size:2*size], s.dxp[2*size:]
+	for y := range h {
+		at := (y+1)*ws + 1
+		a, b, c := p0[at:at+w], p1[at:at+w], p2[at:at+w]
+		out := dx[y*w : (y+1)*w]
+		for i := range out {
+			out[i] += a[i] + b[i] + c[i]
+		}
+	}
+}
+
+// maxPool3x3GradGeneric is the pure-Go twin of MaxPool3x3Grad, in two passes: the index of the
+// first maximum of each 3-wide row window into best, then the first maximum of the three down
+// each column, which is the first maximum of the 3×3 window in row-major order.
+func maxPool3x3GradGeneric(dx, x, dy []float32, best []int32, h, w int) {
+	for r := range h {
+		row, idx := x[r*w:(r+1)*w], best[r*w:(r+1)*w]
+		base := int32(r * w)
+		for q := range w {
+			k := max(q-1, 0)
+			for c := k + 1; c <= min(q+1, w-1); c++ {
+				if row[c] > row[k] {
+					k = c
+				}
+			}
+			idx[q] = base + int32(k)
+		}
+	}
+	for r := range h {
+		for q := range w {
+			k := best[max(r-1, 0)*w+q]
+			for rr := max(r-1, 0) + 1; rr <= min(r+1, h-1); rr++ {
+				if v := best[rr*w+q]; x[v] > x[k] {
+					k = v
+				}
+			}
+			dx[k] += dy[r*w+q]
+		}
+	}
+}
+
+// grow32 returns buf resized to n elements, reallocating only when its capacity is too small.
+func grow32(buf []int32, n int) []int32 {
+	if cap(buf) < n {
+		return make([]int32, n)
+	}
+	return buf[:n]
+}

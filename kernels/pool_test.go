@@ -1,0 +1,54 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// windowScanGrad is the slow obvious 3×3 max-pool gradient: for each output, a scan of its
+// window in row-major order for the first maximum.
+func windowScanGrad(dx, x, dy []float32, h, w int) {
+	for r := range h {
+		for q := range w {
+			best := -1
+			for i := max(r-1, 0); i <= min(r+1, h-1); i++ {
+				for j := max(q-1, 0); j <= min(q+1, w-1); j++ {
+					if best < 0 || x[i*w+j] > x[best] {
+						best = i*w + j
+					}
+				}
+			}
+			dx[best] += dy[r*w+q]
+		}
+	}
+}
+
+func TestMaxPool3x3Grad(t *testing.T) {
+	forEachVectorPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(81, 82))
+		var s MaxPoolScratch
+		for _, size := range [][2]int{{1, 1}, {1, 8}, {2, 8}, {8, 8}, {5, 16}, {3, 24},
+			{32, 32}, {7, 9}, {4, 5}} {
+			h, w := size[0], size[1]
+			label := fmt.Sprintf("%d×%d", h, w)
+			// Values from a few levels, so that windows have ties.
+			x := guardedVector(h*w, func() float32 { return float32(rng.IntN(4)) - 1.5 })
+			dy := guardedVector(h*w, uniform(rng))
+			got := guardedVector(h*w, uniform(rng))
+			want := make([]float32, h*w)
+			copy(want, got.data())
+			MaxPool3x3Grad(got.data(), x.data(), dy.data(), h, w, &s)
+			windowScanGrad(want, x.data(), dy.data(), h, w)
+			got.checkUnchanged(t, "dx outside the plane", true, label)
+			x.checkUnchanged(t, "x", false, label)
+			for i := range want {
+				if math.Abs(float64(got.data()[i]-want[i])) > 1e-6 {
+					t.Fatalf("%s: dx[%d] = %v, the window scan gives %v", label, i,
+						got.data()[i], want[i])
+				}
+			}
+		}
+	})
+}
