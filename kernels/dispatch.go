@@ -52,11 +52,12 @@ type gemmImpl struct {
 	// k a multiple of 8.
 	dotNT func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
 
-	// winoInput and winoOutput are the Winograd tile transforms, with the contracts of
-	// winogradInputGeneric and winogradOutputGeneric.
+	// winoInput, winoOutput and winoGrad are the Winograd tile transforms, with the
+	// contracts of winogradInputGeneric, winogradOutputGeneric and winogradGradGeneric.
 	winoInput  func(v []float32, ld int, a, b []float32, rs, blocks int)
 	winoOutput func(out []float32, rs int, m []float32, ld, blocks int, bias float32,
 		relu bool)
+	winoGrad func(dm []float32, ld int, rows []float32, rs, blocks int)
 }
 
 var genericGemm = &gemmImpl{
@@ -68,6 +69,7 @@ var genericGemm = &gemmImpl{
 	dotNT:      dotNT2x4Generic,
 	winoInput:  winogradInputGeneric,
 	winoOutput: winogradOutputGeneric,
+	winoGrad:   winogradGradGeneric,
 }
 
 // gemmImpls returns the GEMM implementations that this CPU and build can run, fastest first.

@@ -11,6 +11,7 @@ var avx2fmaGemm = &gemmImpl{
 	dotNT:      dotNT2x4AVX2,
 	winoInput:  winogradInputAVX2,
 	winoOutput: winogradOutputAVX2,
+	winoGrad:   winogradGradAVX2,
 }
 
 // asmGemmImpls returns the assembly GEMM implementations that this CPU supports, fastest first.

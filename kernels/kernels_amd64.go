@@ -89,6 +89,14 @@ func winogradInputAVX2(v []float32, ld int, a []float32, b []float32, rs int, bl
 //go:noescape
 func winogradOutputAVX2(out []float32, rs int, m []float32, ld int, blocks int, bias float32, relu bool)
 
+// winogradGradAVX2 computes A·dY·Aᵀ for blocks×8 tiles of 4×4 output gradients, where
+// row r of tile t is rows[r*rs+4*t:][:4], and stores element e of the tiles of block g
+// at dm[e*ld+8*g:] in the lane order of winogradInputAVX2. Requires AVX and FMA3; the
+// slices must hold what is read and written.
+//
+//go:noescape
+func winogradGradAVX2(dm []float32, ld int, rows []float32, rs int, blocks int)
+
 // maxPoolGrad3x3AVX2 adds the gradient dy (h×w) of a 3×3, stride-1 max pool to three
 // planes dxp[j*ps:], where xp is the input padded by one pixel on every side and every
 // plane has row stride ws: output (r, q) covers xp[(r+i)*ws+q+j] for i, j < 3, and its

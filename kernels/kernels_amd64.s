@@ -1355,6 +1355,399 @@ done:
 	VZEROUPPER
 	RET
 
+// func winogradGradAVX2(dm []float32, ld int, rows []float32, rs int, blocks int)
+// Requires: AVX, FMA3
+TEXT ·winogradGradAVX2(SB), $1288-72
+	MOVQ         dm_base+0(FP), AX
+	MOVQ         ld+24(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         rows_base+32(FP), DX
+	MOVQ         rs+56(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         blocks+64(FP), SI
+	MOVL         $0x40000000, DI
+	MOVL         DI, 1280(SP)
+	VBROADCASTSS 1280(SP), Y0
+	MOVL         $0x40800000, DI
+	MOVL         DI, 1280(SP)
+	VBROADCASTSS 1280(SP), Y1
+
+block:
+	TESTQ SI, SI
+	JZ    done
+
+	// Pass 1: A·dY down each of the 4 columns, from the rows of tiles.
+	MOVQ         DX, DI
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VMOVUPS      64(DI), Y4
+	VMOVUPS      96(DI), Y5
+	VUNPCKLPS    Y3, Y2, Y6
+	VUNPCKHPS    Y3, Y2, Y7
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y5
+	VUNPCKLPD    Y3, Y6, Y2
+	VUNPCKHPD    Y3, Y6, Y3
+	VUNPCKLPD    Y5, Y7, Y4
+	VUNPCKHPD    Y5, Y7, Y5
+	VMOVUPS      Y2, (SP)
+	VMOVUPS      Y3, 32(SP)
+	VMOVUPS      Y4, 64(SP)
+	VMOVUPS      Y5, 96(SP)
+	ADDQ         BX, DI
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VMOVUPS      64(DI), Y4
+	VMOVUPS      96(DI), Y5
+	VUNPCKLPS    Y3, Y2, Y6
+	VUNPCKHPS    Y3, Y2, Y7
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y5
+	VUNPCKLPD    Y3, Y6, Y2
+	VUNPCKHPD    Y3, Y6, Y3
+	VUNPCKLPD    Y5, Y7, Y4
+	VUNPCKHPD    Y5, Y7, Y5
+	VMOVUPS      Y2, 128(SP)
+	VMOVUPS      Y3, 160(SP)
+	VMOVUPS      Y4, 192(SP)
+	VMOVUPS      Y5, 224(SP)
+	ADDQ         BX, DI
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VMOVUPS      64(DI), Y4
+	VMOVUPS      96(DI), Y5
+	VUNPCKLPS    Y3, Y2, Y6
+	VUNPCKHPS    Y3, Y2, Y7
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y5
+	VUNPCKLPD    Y3, Y6, Y2
+	VUNPCKHPD    Y3, Y6, Y3
+	VUNPCKLPD    Y5, Y7, Y4
+	VUNPCKHPD    Y5, Y7, Y5
+	VMOVUPS      Y2, 256(SP)
+	VMOVUPS      Y3, 288(SP)
+	VMOVUPS      Y4, 320(SP)
+	VMOVUPS      Y5, 352(SP)
+	ADDQ         BX, DI
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	VMOVUPS      64(DI), Y4
+	VMOVUPS      96(DI), Y5
+	VUNPCKLPS    Y3, Y2, Y6
+	VUNPCKHPS    Y3, Y2, Y7
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y5
+	VUNPCKLPD    Y3, Y6, Y2
+	VUNPCKHPD    Y3, Y6, Y3
+	VUNPCKLPD    Y5, Y7, Y4
+	VUNPCKHPD    Y5, Y7, Y5
+	VMOVUPS      Y2, 384(SP)
+	VMOVUPS      Y3, 416(SP)
+	VMOVUPS      Y4, 448(SP)
+	VMOVUPS      Y5, 480(SP)
+	VMOVUPS      (SP), Y2
+	VMOVUPS      128(SP), Y3
+	VMOVUPS      256(SP), Y4
+	VMOVUPS      384(SP), Y5
+	VMOVUPS      Y2, 512(SP)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	VMOVUPS      Y8, 640(SP)
+	VSUBPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 768(SP)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	VMOVUPS      Y4, 896(SP)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	VMOVUPS      Y2, 1024(SP)
+	VMOVUPS      Y5, 1152(SP)
+	VMOVUPS      32(SP), Y2
+	VMOVUPS      160(SP), Y3
+	VMOVUPS      288(SP), Y4
+	VMOVUPS      416(SP), Y5
+	VMOVUPS      Y2, 544(SP)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	VMOVUPS      Y8, 672(SP)
+	VSUBPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 800(SP)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	VMOVUPS      Y4, 928(SP)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	VMOVUPS      Y2, 1056(SP)
+	VMOVUPS      Y5, 1184(SP)
+	VMOVUPS      64(SP), Y2
+	VMOVUPS      192(SP), Y3
+	VMOVUPS      320(SP), Y4
+	VMOVUPS      448(SP), Y5
+	VMOVUPS      Y2, 576(SP)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	VMOVUPS      Y8, 704(SP)
+	VSUBPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 832(SP)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	VMOVUPS      Y4, 960(SP)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	VMOVUPS      Y2, 1088(SP)
+	VMOVUPS      Y5, 1216(SP)
+	VMOVUPS      96(SP), Y2
+	VMOVUPS      224(SP), Y3
+	VMOVUPS      352(SP), Y4
+	VMOVUPS      480(SP), Y5
+	VMOVUPS      Y2, 608(SP)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	VMOVUPS      Y8, 736(SP)
+	VSUBPS       Y7, Y6, Y6
+	VMOVUPS      Y6, 864(SP)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	VMOVUPS      Y4, 992(SP)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	VMOVUPS      Y2, 1120(SP)
+	VMOVUPS      Y5, 1248(SP)
+
+	// Pass 2: (A·dY)·Aᵀ along each of the 6 rows, stored to dm.
+	VMOVUPS      512(SP), Y2
+	VMOVUPS      544(SP), Y3
+	VMOVUPS      576(SP), Y4
+	VMOVUPS      608(SP), Y5
+	MOVQ         $0x00000000, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	MOVQ         $0x00000001, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y8, (AX)(DI*1)
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         $0x00000002, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y6, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	MOVQ         $0x00000003, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y4, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	MOVQ         $0x00000004, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	MOVQ         $0x00000005, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y5, (AX)(DI*1)
+	VMOVUPS      640(SP), Y2
+	VMOVUPS      672(SP), Y3
+	VMOVUPS      704(SP), Y4
+	VMOVUPS      736(SP), Y5
+	MOVQ         $0x00000006, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	MOVQ         $0x00000007, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y8, (AX)(DI*1)
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         $0x00000008, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y6, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	MOVQ         $0x00000009, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y4, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	MOVQ         $0x0000000a, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	MOVQ         $0x0000000b, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y5, (AX)(DI*1)
+	VMOVUPS      768(SP), Y2
+	VMOVUPS      800(SP), Y3
+	VMOVUPS      832(SP), Y4
+	VMOVUPS      864(SP), Y5
+	MOVQ         $0x0000000c, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	MOVQ         $0x0000000d, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y8, (AX)(DI*1)
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         $0x0000000e, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y6, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	MOVQ         $0x0000000f, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y4, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	MOVQ         $0x00000010, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	MOVQ         $0x00000011, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y5, (AX)(DI*1)
+	VMOVUPS      896(SP), Y2
+	VMOVUPS      928(SP), Y3
+	VMOVUPS      960(SP), Y4
+	VMOVUPS      992(SP), Y5
+	MOVQ         $0x00000012, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	MOVQ         $0x00000013, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y8, (AX)(DI*1)
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         $0x00000014, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y6, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	MOVQ         $0x00000015, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y4, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	MOVQ         $0x00000016, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	MOVQ         $0x00000017, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y5, (AX)(DI*1)
+	VMOVUPS      1024(SP), Y2
+	VMOVUPS      1056(SP), Y3
+	VMOVUPS      1088(SP), Y4
+	VMOVUPS      1120(SP), Y5
+	MOVQ         $0x00000018, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	MOVQ         $0x00000019, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y8, (AX)(DI*1)
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         $0x0000001a, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y6, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	MOVQ         $0x0000001b, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y4, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	MOVQ         $0x0000001c, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	MOVQ         $0x0000001d, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y5, (AX)(DI*1)
+	VMOVUPS      1152(SP), Y2
+	VMOVUPS      1184(SP), Y3
+	VMOVUPS      1216(SP), Y4
+	VMOVUPS      1248(SP), Y5
+	MOVQ         $0x0000001e, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	VADDPS       Y4, Y2, Y6
+	VADDPS       Y5, Y3, Y7
+	VADDPS       Y7, Y6, Y8
+	MOVQ         $0x0000001f, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y8, (AX)(DI*1)
+	VSUBPS       Y7, Y6, Y6
+	MOVQ         $0x00000020, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y6, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFMADD231PS  Y4, Y1, Y2
+	VMOVAPS      Y3, Y3
+	VFMADD231PS  Y5, Y1, Y3
+	VMOVAPS      Y2, Y4
+	VFMADD231PS  Y3, Y0, Y4
+	MOVQ         $0x00000021, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y4, (AX)(DI*1)
+	VMOVAPS      Y2, Y2
+	VFNMADD231PS Y3, Y0, Y2
+	MOVQ         $0x00000022, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y2, (AX)(DI*1)
+	MOVQ         $0x00000023, DI
+	IMULQ        CX, DI
+	VMOVUPS      Y5, (AX)(DI*1)
+	ADDQ         $0x20, AX
+	ADDQ         $0x00000080, DX
+	DECQ         SI
+	JMP          block
+
+done:
+	VZEROUPPER
+	RET
+
 // func maxPoolGrad3x3AVX2(dxp []float32, ps int, xp []float32, ws int, dy []float32, h int, w int)
 // Requires: AVX
 TEXT ·maxPoolGrad3x3AVX2(SB), NOSPLIT, $0-104

@@ -58,6 +58,7 @@ func NewWinogradF43(w []float32, out, in int) *WinogradF43 {
 // it grows on demand and is reused after that.
 type WinogradScratch struct {
 	v, m, rowsA, rowsB, rowsOut []float32
+	du                          []float32 // weight gradient in the Winograd domain
 }
 
 // WinogradImages describes the images of one WinogradF43.Conv call. Image i of the input is

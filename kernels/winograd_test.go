@@ -129,17 +129,22 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 	m := guardedVector(winoElems*ld, uniform(rng))
 	wantV := guardedVector(winoElems*ld, nil)
 	wantOut := guardedVector(winoTile*rs, nil)
+	wantDM := guardedVector(winoElems*ld, nil)
 	genericGemm.winoInput(wantV.data(), ld, a.data(), b.data(), rs, blocks)
 	genericGemm.winoOutput(wantOut.data(), rs, m.data(), ld, blocks, 0.25, true)
+	genericGemm.winoGrad(wantDM.data(), ld, a.data(), rs, blocks)
 	for _, impl := range gemmImpls() {
 		v := guardedVector(winoElems*ld, nil)
 		out := guardedVector(winoTile*rs, nil)
+		dm := guardedVector(winoElems*ld, nil)
 		impl.winoInput(v.data(), ld, a.data(), b.data(), rs, blocks)
 		impl.winoOutput(out.data(), rs, m.data(), ld, blocks, 0.25, true)
+		impl.winoGrad(dm.data(), ld, a.data(), rs, blocks)
 		for _, c := range []struct {
 			name      string
 			got, want *guarded
-		}{{"input transform", v, wantV}, {"output transform", out, wantOut}} {
+		}{{"input transform", v, wantV}, {"output transform", out, wantOut},
+			{"gradient transform", dm, wantDM}} {
 			for i := range c.want.buf {
 				g, w := c.got.buf[i], c.want.buf[i]
 				if math.IsNaN(float64(w)) != math.IsNaN(float64(g)) ||
@@ -150,4 +155,57 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestWinogradF43WeightGrad(t *testing.T) {
+	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
+		rng := rand.New(rand.NewPCG(75, 76))
+		cases := []struct{ n, in, out, h, w, pad, group int }{
+			{1, 1, 1, 1, 1, 1, 128}, {2, 3, 5, 4, 4, 1, 128}, {3, 2, 3, 7, 9, 1, 20},
+			{2, 5, 2, 8, 8, 1, 4}, {1, 4, 4, 6, 5, 0, 128}, {2, 3, 3, 5, 6, 2, 128},
+			{2, 8, 16, 32, 32, 1, 64},
+		}
+		for _, tc := range cases {
+			oh, ow := tc.h+2*tc.pad-2, tc.w+2*tc.pad-2
+			inSize, outSize := tc.in*tc.h*tc.w, tc.out*oh*ow
+			x := guardedVector(tc.n*(inSize+1), uniform(rng))
+			dy := guardedVector(tc.n*(outSize+1), uniform(rng))
+			dw := guardedVector(tc.out*tc.in*9, uniform(rng))
+			im := WinogradImages{X: x.data(), XStride: inSize + 1, Y: dy.data(),
+				YStride: outSize + 1, N: tc.n, H: tc.h, W: tc.w, Pad: tc.pad}
+			var s WinogradScratch
+			WinogradF43WeightGrad(dw.data(), tc.out, tc.in, &s, im, tc.group)
+			label := fmt.Sprintf("%+v", tc)
+			dw.checkUnchanged(t, "dw outside the kernel", true, label)
+			x.checkUnchanged(t, "x", false, label)
+			dy.checkUnchanged(t, "dy", false, label)
+			for o := range tc.out {
+				for c := range tc.in {
+					for k := range 9 {
+						ky, kx := k/3, k%3
+						want, scale := float64(dw.initial(0, (o*tc.in+c)*9+k)), 1.0
+						for i := range tc.n {
+							for r := range oh {
+								for q := range ow {
+									iy, ix := r-tc.pad+ky, q-tc.pad+kx
+									if iy < 0 || iy >= tc.h || ix < 0 || ix >= tc.w {
+										continue
+									}
+									p := float64(dy.data()[i*(outSize+1)+(o*oh+r)*ow+q]) *
+										float64(x.data()[i*(inSize+1)+(c*tc.h+iy)*tc.w+ix])
+									want += p
+									scale += math.Abs(p)
+								}
+							}
+						}
+						got := float64(dw.at(0, (o*tc.in+c)*9+k))
+						if math.Abs(got-want) > 2e-5*scale {
+							t.Fatalf("%s: dw[%d][%d][%d] = %v, want %v", label, o, c, k, got,
+								want)
+						}
+					}
+				}
+			}
+		}
+	})
 }

@@ -168,8 +168,9 @@ func (b *Backend) winogradConv(wg *kernels.WinogradF43, x, y *Buffer, im kernels
 var winogradScratchPool = sync.Pool{New: func() any { return new(kernels.WinogradScratch) }}
 
 // Conv2DBackwardFilter computes dw = Σ_images dy·im2col(x)ᵀ, as dot products of the rows of
-// dy and of the column matrix. Each worker sums its images into its own [O, K] accumulator,
-// and the accumulators are added into dw at the end.
+// dy and of the column matrix, or in the Winograd domain for the 3×3 convolutions of the
+// Winograd path. Each worker sums its images into its own [O, K] accumulator, and the
+// accumulators are added into dw at the end.
 func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backend.Buffer) error {
 	x, dw, dy, err := convBuffers("conv2d backward filter", d, xb, dwb, dyb)
 	if err != nil {
@@ -180,10 +181,20 @@ func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backen
 	cols := dy.h * dy.w
 	workers := min(b.threads, x.n)
 	acc := make([]*[]float32, workers)
+	wino := b.useWinograd(d)
 	b.parallelFor(x.n, func(worker, lo, hi int) {
 		sum := getScratch(o * k)
 		clear(*sum)
 		acc[worker] = sum
+		if wino {
+			s := winogradScratchPool.Get().(*kernels.WinogradScratch)
+			defer winogradScratchPool.Put(s)
+			kernels.WinogradF43WeightGrad(*sum, o, d.InChannels, s, kernels.WinogradImages{
+				X: x.data[lo*x.batchStride:], XStride: x.batchStride,
+				Y: dy.data[lo*dy.batchStride:], YStride: dy.batchStride, N: hi - lo,
+				H: x.h, W: x.w, Pad: d.PadH}, winogradTiles)
+			return
+		}
 		scratch := getScratch(k * cols)
 		defer putScratch(scratch)
 		for i := lo; i < hi; i++ {

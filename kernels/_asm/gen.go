@@ -45,6 +45,7 @@ func main() {
 	genDotNT2x4AVX2()
 	genWinogradInputAVX2()
 	genWinogradOutputAVX2()
+	genWinogradGradAVX2()
 	genMaxPoolGrad3x3AVX2()
 	genSumSquaresAVX2()
 	for _, relu := range []bool{false, true} {

@@ -282,3 +282,117 @@ func genWinogradOutputAVX2() {
 	VZEROUPPER()
 	RET()
 }
+
+// gradRowAVX applies A, the transpose of Aᵀ, to four vectors and passes each of the six
+// results to out:
+//
+//	z0 = y0                  z3 = (y0 + 4·y2) + 2·(y1 + 4·y3)
+//	z1 = (y0 + y2) + (y1 + y3)   z4 = (y0 + 4·y2) − 2·(y1 + 4·y3)
+//	z2 = (y0 + y2) − (y1 + y3)   z5 = y3
+func gradRowAVX(y [4]reg.VecVirtual, c2, c4 reg.VecVirtual, out func(i int, v reg.VecVirtual)) {
+	out(0, y[0])
+	a, b := YMM(), YMM()
+	VADDPS(y[2], y[0], a)
+	VADDPS(y[3], y[1], b)
+	t := YMM()
+	VADDPS(b, a, t)
+	out(1, t)
+	t = YMM()
+	VSUBPS(b, a, t)
+	out(2, t)
+	a, b = YMM(), YMM()
+	VMOVAPS(y[0], a)
+	VFMADD231PS(y[2], c4, a)
+	VMOVAPS(y[1], b)
+	VFMADD231PS(y[3], c4, b)
+	t = YMM()
+	VMOVAPS(a, t)
+	VFMADD231PS(b, c2, t)
+	out(3, t)
+	t = YMM()
+	VMOVAPS(a, t)
+	VFNMADD231PS(b, c2, t)
+	out(4, t)
+	out(5, y[3])
+}
+
+// genWinogradGradAVX2 emits the transform of output gradients, A·dY·Aᵀ, of 8-tile blocks.
+func genWinogradGradAVX2() {
+	TEXT("winogradGradAVX2", 0,
+		"func(dm []float32, ld int, rows []float32, rs int, blocks int)")
+	Pragma("noescape")
+	Doc(
+		"winogradGradAVX2 computes A·dY·Aᵀ for blocks×8 tiles of 4×4 output gradients, where",
+		"row r of tile t is rows[r*rs+4*t:][:4], and stores element e of the tiles of block g",
+		"at dm[e*ld+8*g:] in the lane order of winogradInputAVX2. Requires AVX and FMA3; the",
+		"slices must hold what is read and written.",
+	)
+	dmPtr := Load(Param("dm").Base(), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(Imm(2), ld)
+	rowPtr := Load(Param("rows").Base(), GP64())
+	rs := Load(Param("rs"), GP64())
+	SHLQ(Imm(2), rs)
+	blocks := Load(Param("blocks"), GP64())
+
+	// Slots 0-15 of t hold dY by rows, and slots 16-39 the 6 rows of 4 columns of A·dY.
+	t := AllocLocal(40 * 32)
+	scratch := AllocLocal(8)
+	c2, c4 := vectorConst(2, scratch), vectorConst(4, scratch)
+
+	Label("block")
+	TESTQ(blocks, blocks)
+	JZ(LabelRef("done"))
+
+	Comment("Pass 1: A·dY down each of the 4 columns, from the rows of tiles.")
+	var cols [4][4]reg.VecVirtual // cols[r][c]: row r, column c of 8 tiles
+	row := GP64()
+	MOVQ(rowPtr, row)
+	for r := 0; r < 4; r++ {
+		for q := range cols[r] {
+			cols[r][q] = YMM()
+			VMOVUPS(Mem{Base: row, Disp: 32 * q}, cols[r][q])
+		}
+		interleave4x8(cols[r])
+		for c := range cols[r] {
+			VMOVUPS(cols[r][c], t.Offset(32*(r*4+c)))
+		}
+		if r < 3 {
+			ADDQ(rs, row)
+		}
+	}
+	for c := 0; c < 4; c++ {
+		var y [4]reg.VecVirtual
+		for r := range y {
+			y[r] = YMM()
+			VMOVUPS(t.Offset(32*(r*4+c)), y[r])
+		}
+		gradRowAVX(y, c2, c4, func(i int, x reg.VecVirtual) {
+			VMOVUPS(x, t.Offset(32*(16+i*4+c)))
+		})
+	}
+
+	Comment("Pass 2: (A·dY)·Aᵀ along each of the 6 rows, stored to dm.")
+	for i := 0; i < 6; i++ {
+		var y [4]reg.VecVirtual
+		for c := range y {
+			y[c] = YMM()
+			VMOVUPS(t.Offset(32*(16+i*4+c)), y[c])
+		}
+		gradRowAVX(y, c2, c4, func(j int, x reg.VecVirtual) {
+			off := GP64()
+			MOVQ(U32(i*6+j), off)
+			IMULQ(ld, off)
+			VMOVUPS(x, Mem{Base: dmPtr, Index: off, Scale: 1})
+		})
+	}
+
+	ADDQ(Imm(32), dmPtr)
+	ADDQ(U32(128), rowPtr)
+	DECQ(blocks)
+	JMP(LabelRef("block"))
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
