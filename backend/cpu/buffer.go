@@ -43,6 +43,43 @@ func asBuffers(xb, yb backend.Buffer) (x, y *Buffer, err error) {
 	return x, y, nil
 }
 
+// dims returns the shape of b as an array, which compares without allocating.
+func dims(b *Buffer) [4]int { return [4]int{b.n, b.c, b.h, b.w} }
+
+// shapeCache remembers the input and output shapes of the last few Runs of an op that passed
+// their checks, so that a Run with the same shapes skips them, and their allocations. One op
+// may run at several sizes, such as a pooling layer shared by the stages of a network.
+type shapeCache struct {
+	entries [4]shapeEntry
+	next    int // the entry that store replaces
+}
+
+type shapeEntry struct {
+	valid   bool
+	in, out [4]int
+	// padTop and padLeft are the padding that a pooling op computed with its check.
+	padTop, padLeft int
+}
+
+// lookup returns the entry for the shapes of x and y, or nil when they were not checked.
+func (c *shapeCache) lookup(x, y *Buffer) *shapeEntry {
+	in, out := dims(x), dims(y)
+	for i := range c.entries {
+		if e := &c.entries[i]; e.valid && e.in == in && e.out == out {
+			return e
+		}
+	}
+	return nil
+}
+
+// store records the shapes of x and y as checked and returns their entry.
+func (c *shapeCache) store(x, y *Buffer) *shapeEntry {
+	e := &c.entries[c.next]
+	c.next = (c.next + 1) % len(c.entries)
+	*e = shapeEntry{valid: true, in: dims(x), out: dims(y)}
+	return e
+}
+
 // checkShape returns an error naming the op when b does not have the wanted shape.
 func checkShape(op, which string, b *Buffer, want tensor.Shape) error {
 	if !b.Shape().Equal(want) {

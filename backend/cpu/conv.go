@@ -21,7 +21,31 @@ type conv2D struct {
 	// whole images; winoScratch has one workspace per worker.
 	wino        *kernels.WinogradF43
 	winoScratch []kernels.WinogradScratch
+
+	shapes shapeCache
+	call   convCall // the arguments of the Run in progress, for run
 }
+
+// convCall is what the workers of one conv2D.Run need.
+type convCall struct {
+	mode    convMode
+	x, y    *Buffer
+	g       kernels.ConvGeometry
+	cols    int
+	in, out []float32 // the image of modeColumns
+}
+
+// convMode is how conv2D.Run splits its work between the workers.
+type convMode int
+
+const (
+	modeWinograd convMode = iota // whole images on the Winograd path
+	modeImages                   // whole images on the im2col path
+	modeColumns                  // blocks of convColumnBlock output columns of one image
+)
+
+// convColumnBlock is the number of output columns in one block of modeColumns.
+const convColumnBlock = 64
 
 // NewConv2D plans a convolution and packs its weight.
 func (b *Backend) NewConv2D(d backend.Conv2DDesc, weight, bias *tensor.Tensor) (backend.Op,
@@ -57,42 +81,53 @@ func (op *conv2D) Run(xb, yb backend.Buffer) error {
 	if err != nil {
 		return err
 	}
-	want, err := op.OutputShape(x.Shape())
-	if err != nil {
-		return err
+	if op.shapes.lookup(x, y) == nil {
+		want, err := op.OutputShape(x.Shape())
+		if err != nil {
+			return err
+		}
+		if err := checkShape("conv2d", "output", y, want); err != nil {
+			return err
+		}
+		op.shapes.store(x, y)
 	}
-	if err := checkShape("conv2d", "output", y, want); err != nil {
-		return err
-	}
-	cols := want[2] * want[3]
-	g := geometry(op.d, x)
-	if op.wino != nil && x.n >= op.b.threads {
-		op.b.parallelFor(x.n, func(worker, lo, hi int) {
-			winogradImages(op.wino, &op.winoScratch[worker], x, y, lo, hi,
-				kernels.WinogradImages{Bias: op.bias, ReLU: op.d.Activation == backend.ReLU,
-					Pad: op.d.PadH})
-		})
-		return nil
-	}
-	if x.n >= op.b.threads {
-		op.b.parallelFor(x.n, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				op.columns(x.image(i), g, 0, cols, y.image(i), cols)
-			}
-		})
-		return nil
-	}
-	// Fewer images than threads: split each image's output columns across the workers.
-	const block = 64
-	blocks := (cols + block - 1) / block
-	for i := range x.n {
-		in, out := x.image(i), y.image(i)
-		op.b.parallelFor(blocks, func(_, lo, hi int) {
-			c0, c1 := lo*block, min(hi*block, cols)
-			op.columns(in, g, c0, c1-c0, out[c0:], cols)
-		})
+	c := &op.call
+	*c = convCall{x: x, y: y, g: geometry(op.d, x), cols: y.h * y.w}
+	defer func() { op.call = convCall{} }()
+	switch {
+	case op.wino != nil && x.n >= op.b.threads:
+		c.mode = modeWinograd
+		op.b.parallelRun(x.n, op)
+	case x.n >= op.b.threads:
+		c.mode = modeImages
+		op.b.parallelRun(x.n, op)
+	default:
+		// Fewer images than threads: split each image's output columns across the workers.
+		c.mode = modeColumns
+		for i := range x.n {
+			c.in, c.out = x.image(i), y.image(i)
+			op.b.parallelRun((c.cols+convColumnBlock-1)/convColumnBlock, op)
+		}
 	}
 	return nil
+}
+
+// run computes part [lo, hi) of the Run in progress: images, or blocks of columns.
+func (op *conv2D) run(worker, lo, hi int) {
+	c := &op.call
+	switch c.mode {
+	case modeWinograd:
+		winogradImages(op.wino, &op.winoScratch[worker], c.x, c.y, lo, hi,
+			kernels.WinogradImages{Bias: op.bias, ReLU: op.d.Activation == backend.ReLU,
+				Pad: op.d.PadH})
+	case modeImages:
+		for i := lo; i < hi; i++ {
+			op.columns(c.x.image(i), c.g, 0, c.cols, c.y.image(i), c.cols)
+		}
+	case modeColumns:
+		c0, c1 := lo*convColumnBlock, min(hi*convColumnBlock, c.cols)
+		op.columns(c.in, c.g, c0, c1-c0, c.out[c0:], c.cols)
+	}
 }
 
 // columns computes output columns [col0, col0+n) of the image in into out (row stride

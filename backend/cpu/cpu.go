@@ -23,6 +23,7 @@ var _ backend.Trainer = (*Backend)(nil)
 type Backend struct {
 	threads  int
 	winograd bool // 3×3 convolutions may run on the Winograd path
+	pool     *workerPool
 }
 
 // New returns a CPU backend with the given number of threads; 0 means runtime.GOMAXPROCS(0).
@@ -39,7 +40,9 @@ func NewWithOptions(opt backend.Options) (*Backend, error) {
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return &Backend{threads: threads, winograd: !opt.DirectConv}, nil
+	b := &Backend{threads: threads, winograd: !opt.DirectConv}
+	attachPool(b)
+	return b, nil
 }
 
 // Threads returns the number of worker goroutines.
@@ -63,8 +66,12 @@ func (b *Backend) Supports(backend.OpKind) bool { return true }
 // Sync returns at once: every CPU op has finished when its Run returns.
 func (b *Backend) Sync() error { return nil }
 
-// Close releases nothing; buffers are garbage collected.
-func (b *Backend) Close() error { return nil }
+// Close stops the worker goroutines; buffers are garbage collected. The backend must not be
+// used after Close.
+func (b *Backend) Close() error {
+	b.pool.stop()
+	return nil
+}
 
 // NewBuffer allocates a zero-filled NCHW batch.
 func (b *Backend) NewBuffer(n, c, h, w int) (backend.Buffer, error) {

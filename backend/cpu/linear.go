@@ -14,6 +14,7 @@ type linear struct {
 	in, out int
 	weightT []float32 // [in, out]
 	bias    []float32
+	shapes  shapeCache
 }
 
 // NewLinear plans a fully connected layer.
@@ -55,12 +56,15 @@ func (op *linear) Run(xb, yb backend.Buffer) error {
 	if err != nil {
 		return err
 	}
-	want, err := op.OutputShape(x.Shape())
-	if err != nil {
-		return err
-	}
-	if err := checkShape("linear", "output", y, want); err != nil {
-		return err
+	if op.shapes.lookup(x, y) == nil {
+		want, err := op.OutputShape(x.Shape())
+		if err != nil {
+			return err
+		}
+		if err := checkShape("linear", "output", y, want); err != nil {
+			return err
+		}
+		op.shapes.store(x, y)
 	}
 	kernels.Sgemm(x.n, op.out, op.in, x.data, x.batchStride, op.weightT, op.out, y.data,
 		y.batchStride, false)

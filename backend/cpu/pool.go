@@ -12,6 +12,13 @@ import (
 type pool struct {
 	b *Backend
 	d backend.PoolDesc
+
+	shapes shapeCache
+	// x, y and pads are the buffers and the padding of the Run in progress, for run.
+	x, y *Buffer
+	pads *shapeEntry
+	// rows has one row-max scratch plane per worker for the separable 3×3 max pool.
+	rows [][]float32
 }
 
 // NewPool plans a pooling layer.
@@ -20,7 +27,7 @@ func (b *Backend) NewPool(d backend.PoolDesc) (backend.Op, error) {
 	if _, _, _, err := backend.PoolOutputShape(d, probe); err != nil {
 		return nil, err
 	}
-	return &pool{b: b, d: d}, nil
+	return &pool{b: b, d: d, rows: make([][]float32, b.threads)}, nil
 }
 
 func (op *pool) OutputShape(in tensor.Shape) (tensor.Shape, error) {
@@ -33,35 +40,44 @@ func (op *pool) Run(xb, yb backend.Buffer) error {
 	if err != nil {
 		return err
 	}
-	want, padTop, padLeft, err := backend.PoolOutputShape(op.d, x.Shape())
-	if err != nil {
-		return err
+	e := op.shapes.lookup(x, y)
+	if e == nil {
+		want, padTop, padLeft, err := backend.PoolOutputShape(op.d, x.Shape())
+		if err != nil {
+			return err
+		}
+		if err := checkShape("pool", "output", y, want); err != nil {
+			return err
+		}
+		e = op.shapes.store(x, y)
+		e.padTop, e.padLeft = padTop, padLeft
 	}
-	if err := checkShape("pool", "output", y, want); err != nil {
-		return err
-	}
+	op.x, op.y, op.pads = x, y, e
+	op.b.parallelRun(x.n*x.c, op)
+	op.x, op.y, op.pads = nil, nil, nil
+	return nil
+}
+
+// run pools planes [lo, hi) of the Run in progress, numbered image by image.
+func (op *pool) run(worker, lo, hi int) {
+	x, y, d := op.x, op.y, op.d
 	inPlane, outPlane := x.h*x.w, y.h*y.w
-	d := op.d
 	separable := d.Kind == backend.MaxPool && d.KernelH == 3 && d.KernelW == 3 &&
 		d.StrideH == 1 && d.StrideW == 1 && d.Padding == backend.Same
-	op.b.parallelFor(x.n*x.c, func(_, lo, hi int) {
-		var rows *[]float32
+	if separable && len(op.rows[worker]) < inPlane {
+		op.rows[worker] = make([]float32, inPlane)
+	}
+	rows := op.rows[worker]
+	for p := lo; p < hi; p++ {
+		i, c := p/x.c, p%x.c
+		src := x.image(i)[c*inPlane : (c+1)*inPlane]
+		dst := y.image(i)[c*outPlane : (c+1)*outPlane]
 		if separable {
-			rows = getScratch(inPlane)
-			defer putScratch(rows)
+			maxPool3x3Same(dst, src, rows, x.h, x.w)
+			continue
 		}
-		for p := lo; p < hi; p++ {
-			i, c := p/x.c, p%x.c
-			src := x.image(i)[c*inPlane : (c+1)*inPlane]
-			dst := y.image(i)[c*outPlane : (c+1)*outPlane]
-			if separable {
-				maxPool3x3Same(dst, src, *rows, x.h, x.w)
-				continue
-			}
-			op.plane(dst, src, x.h, x.w, y.h, y.w, padTop, padLeft)
-		}
-	})
-	return nil
+		op.plane(dst, src, x.h, x.w, y.h, y.w, op.pads.padTop, op.pads.padLeft)
+	}
 }
 
 // maxPool3x3Same computes a 3×3, stride-1 "same" max pool of an h×w plane in two passes, a
