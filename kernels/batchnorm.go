@@ -23,6 +23,8 @@ type vectorImpl struct {
 	// maxPoolGrad, if not nil, is the 3×3 max-pool gradient with the contract of
 	// maxPoolGrad3x3AVX2; MaxPool3x3Grad falls back to its pure-Go twin otherwise.
 	maxPoolGrad func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)
+	// max3, if not nil, is the element-wise maximum with the contract of max3AVX2.
+	max3 func(dst, a, b, c []float32)
 }
 
 var genericVector = &vectorImpl{

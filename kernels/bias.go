@@ -18,20 +18,8 @@ func BiasReLU(c []float32, rows, cols, ldc int, bias []float32, relu bool) {
 			len(bias), rows))
 	}
 	for i := 0; i < rows; i++ {
+		// v·1 + bias rounds once, exactly as v + bias does.
 		row := c[i*ldc:][:cols]
-		bv := bias[i]
-		if !relu {
-			for j := range row {
-				row[j] += bv
-			}
-			continue
-		}
-		for j, v := range row {
-			v += bv
-			if v < 0 {
-				v = 0
-			}
-			row[j] = v
-		}
+		ScaleShift(row, row, 1, bias[i], relu)
 	}
 }

@@ -41,6 +41,7 @@ var avx2Vector = &vectorImpl{
 	gradInput:      batchNormGradInputAVX2,
 	gradInputReLU:  batchNormGradInputReLUAVX2,
 	maxPoolGrad:    maxPoolGrad3x3AVX2,
+	max3:           max3AVX2,
 }
 
 // asmVectorImpls returns the assembly batch-normalization kernels that this CPU supports.

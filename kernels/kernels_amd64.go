@@ -107,6 +107,12 @@ func winogradGradAVX2(dm []float32, ld int, rows []float32, rs int, blocks int)
 //go:noescape
 func maxPoolGrad3x3AVX2(dxp []float32, ps int, xp []float32, ws int, dy []float32, h int, w int)
 
+// max3AVX2 sets dst[i] = max(a[i], b[i], c[i]) for i < len(dst)/8*8, and to NaN where
+// any of the three is NaN. Requires AVX; a, b and c must be at least as long as dst.
+//
+//go:noescape
+func max3AVX2(dst []float32, a []float32, b []float32, c []float32)
+
 // sumSquaresAVX2 returns the float64 sum and sum of squares of x[:len(x)/16*16].
 // Every element is converted to float64 before it is added. Requires AVX and FMA3.
 //

@@ -1867,6 +1867,44 @@ done:
 	VZEROUPPER
 	RET
 
+// func max3AVX2(dst []float32, a []float32, b []float32, c []float32)
+// Requires: AVX
+TEXT ·max3AVX2(SB), NOSPLIT, $0-96
+	MOVQ dst_base+0(FP), AX
+	MOVQ a_base+24(FP), CX
+	MOVQ b_base+48(FP), DX
+	MOVQ c_base+72(FP), BX
+	MOVQ dst_len+8(FP), SI
+	SHRQ $0x03, SI
+
+loop:
+	TESTQ     SI, SI
+	JZ        done
+	VMOVUPS   (CX), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   (BX), Y2
+	VMAXPS    Y1, Y0, Y3
+	VMAXPS    Y2, Y3, Y3
+	VADDPS    Y1, Y0, Y4
+	VADDPS    Y2, Y4, Y4
+	VCMPPS    $0x03, Y0, Y0, Y0
+	VCMPPS    $0x03, Y1, Y1, Y1
+	VCMPPS    $0x03, Y2, Y2, Y2
+	VORPS     Y1, Y0, Y0
+	VORPS     Y2, Y0, Y0
+	VBLENDVPS Y0, Y4, Y3, Y3
+	VMOVUPS   Y3, (AX)
+	ADDQ      $0x20, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DX
+	ADDQ      $0x20, BX
+	DECQ      SI
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func sumSquaresAVX2(x []float32) (sum float64, sumSq float64)
 // Requires: AVX, FMA3, SSE2
 TEXT ·sumSquaresAVX2(SB), NOSPLIT, $0-40

@@ -96,3 +96,29 @@ func grow32(buf []int32, n int) []int32 {
 	}
 	return buf[:n]
 }
+
+// Max3 sets dst[i] = max(a[i], b[i], c[i]) for i < len(dst), with the NaN rule of the max
+// builtin: a NaN in any input gives NaN. It panics if a, b or c is shorter than dst.
+func Max3(dst, a, b, c []float32) {
+	for _, in := range []struct {
+		name string
+		n    int
+	}{{"a", len(a)}, {"b", len(b)}, {"c", len(c)}} {
+		checkLen("Max3", in.name, in.n, len(dst))
+	}
+	k := activeVector.Load()
+	n := 0
+	if k.max3 != nil {
+		n = len(dst) / 8 * 8
+		k.max3(dst[:n], a[:n], b[:n], c[:n])
+	}
+	max3Generic(dst[n:], a[n:], b[n:], c[n:])
+}
+
+// max3Generic is the pure-Go twin of Max3.
+func max3Generic(dst, a, b, c []float32) {
+	a, b, c = a[:len(dst)], b[:len(dst)], c[:len(dst)]
+	for i := range dst {
+		dst[i] = max(a[i], b[i], c[i])
+	}
+}

@@ -52,3 +52,30 @@ func TestMaxPool3x3Grad(t *testing.T) {
 		}
 	})
 }
+
+func TestMax3(t *testing.T) {
+	forEachVectorPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(83, 84))
+		nan := float32(math.NaN())
+		for _, n := range vectorLengths {
+			a := guardedVector(n, uniform(rng))
+			b := guardedVector(n, uniform(rng))
+			c := guardedVector(n, uniform(rng))
+			for i := 0; i < n; i += 5 {
+				[]*guarded{a, b, c}[i%3].data()[i] = nan
+			}
+			dst := guardedVector(n, nil)
+			Max3(dst.data(), a.data(), b.data(), c.data())
+			label := fmt.Sprintf("Max3 n=%d", n)
+			dst.checkUnchanged(t, "dst outside the vector", true, label)
+			for i := range n {
+				want := max(a.at(0, i), b.at(0, i), c.at(0, i))
+				got := dst.at(0, i)
+				if math.Float32bits(got) != math.Float32bits(want) &&
+					!(math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+					t.Fatalf("%s: dst[%d] = %v, want %v", label, i, got, want)
+				}
+			}
+		}
+	})
+}

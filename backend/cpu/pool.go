@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/tensor"
 )
 
@@ -82,7 +83,8 @@ func (op *pool) run(worker, lo, hi int) {
 
 // maxPool3x3Same computes a 3×3, stride-1 "same" max pool of an h×w plane in two passes, a
 // 3-wide max along each row into rows and then a 3-tall max down each column, which takes 4
-// comparisons per output in place of 8.
+// comparisons per output in place of 8. Both passes run on kernels.Max3, over shifted rows in
+// the first.
 func maxPool3x3Same(dst, src, rows []float32, h, w int) {
 	for r := range h {
 		in, out := src[r*w:(r+1)*w], rows[r*w:(r+1)*w]
@@ -91,23 +93,21 @@ func maxPool3x3Same(dst, src, rows []float32, h, w int) {
 			continue
 		}
 		out[0] = max(in[0], in[1])
-		for c := 1; c < w-1; c++ {
-			out[c] = max(in[c-1], in[c], in[c+1])
-		}
+		kernels.Max3(out[1:w-1], in[:w-2], in[1:w-1], in[2:])
 		out[w-1] = max(in[w-2], in[w-1])
 	}
 	for r := range h {
 		out := dst[r*w : (r+1)*w]
-		copy(out, rows[r*w:(r+1)*w])
-		if r > 0 {
-			for c, v := range rows[(r-1)*w : r*w] {
-				out[c] = max(out[c], v)
-			}
-		}
-		if r < h-1 {
-			for c, v := range rows[(r+1)*w : (r+2)*w] {
-				out[c] = max(out[c], v)
-			}
+		mid := rows[r*w : (r+1)*w]
+		switch {
+		case h == 1:
+			copy(out, mid)
+		case r == 0:
+			kernels.Max3(out, mid, mid, rows[w:2*w])
+		case r == h-1:
+			kernels.Max3(out, rows[(r-1)*w:r*w], mid, mid)
+		default:
+			kernels.Max3(out, rows[(r-1)*w:r*w], mid, rows[(r+1)*w:(r+2)*w])
 		}
 	}
 }

@@ -47,6 +47,7 @@ func main() {
 	genWinogradOutputAVX2()
 	genWinogradGradAVX2()
 	genMaxPoolGrad3x3AVX2()
+	genMax3AVX2()
 	genSumSquaresAVX2()
 	for _, relu := range []bool{false, true} {
 		genScaleShiftAVX2(relu)

@@ -6,8 +6,11 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// cmpEQ is the "equal, ordered" predicate of VCMPPS.
-const cmpEQ = 0
+// Predicates of VCMPPS: "equal, ordered" and "unordered" (either operand is NaN).
+const (
+	cmpEQ        = 0
+	cmpUnordered = 3
+)
 
 // genMaxPoolGrad3x3AVX2 emits the gradient of a 3×3, stride-1 max pool over a plane padded
 // with −∞, 8 outputs per pass: the window maximum, then for each of the 9 window positions in
@@ -106,6 +109,52 @@ func genMaxPoolGrad3x3AVX2() {
 	DECQ(h)
 	JMP(LabelRef("row"))
 
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genMax3AVX2 emits the element-wise maximum of three vectors, 8 elements per pass, with a
+// NaN in any input giving NaN: VMAXPS alone returns its second operand when one is NaN.
+func genMax3AVX2() {
+	TEXT("max3AVX2", NOSPLIT, "func(dst, a, b, c []float32)")
+	Pragma("noescape")
+	Doc(
+		"max3AVX2 sets dst[i] = max(a[i], b[i], c[i]) for i < len(dst)/8*8, and to NaN where",
+		"any of the three is NaN. Requires AVX; a, b and c must be at least as long as dst.",
+	)
+	dst := Load(Param("dst").Base(), GP64())
+	a := Load(Param("a").Base(), GP64())
+	b := Load(Param("b").Base(), GP64())
+	c := Load(Param("c").Base(), GP64())
+	n := Load(Param("dst").Len(), GP64())
+	SHRQ(Imm(3), n)
+	Label("loop")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	va, vb, vc, m, sum, u := YMM(), YMM(), YMM(), YMM(), YMM(), YMM()
+	VMOVUPS(Mem{Base: a}, va)
+	VMOVUPS(Mem{Base: b}, vb)
+	VMOVUPS(Mem{Base: c}, vc)
+	VMAXPS(vb, va, m)
+	VMAXPS(vc, m, m)
+	// u marks the lanes with a NaN input, where the sum is NaN and replaces the maximum.
+	VADDPS(vb, va, sum)
+	VADDPS(vc, sum, sum)
+	VCMPPS(Imm(cmpUnordered), va, va, u)
+	VCMPPS(Imm(cmpUnordered), vb, vb, vb)
+	VCMPPS(Imm(cmpUnordered), vc, vc, vc)
+	VORPS(vb, u, u)
+	VORPS(vc, u, u)
+	// Go operand order: VBLENDVPS mask, b, a, dst is dst = mask ? b : a.
+	VBLENDVPS(u, sum, m, m)
+	VMOVUPS(m, Mem{Base: dst})
+	ADDQ(Imm(32), dst)
+	ADDQ(Imm(32), a)
+	ADDQ(Imm(32), b)
+	ADDQ(Imm(32), c)
+	DECQ(n)
+	JMP(LabelRef("loop"))
 	Label("done")
 	VZEROUPPER()
 	RET()
