@@ -109,19 +109,14 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 	s.rowsA = grow(s.rowsA, winoInput*l.rs)
 	s.rowsB = grow(s.rowsB, winoInput*l.rs)
 	s.rowsOut = grow(s.rowsOut, winoTile*l.rs)
-	// The tiles past the last image, up to a multiple of 8, are zero.
+	// The tiles past the last image, up to the padded tile count, are zero.
 	used := winoTile * im.N * l.perImage
 	for r := range winoInput {
 		clear(s.rowsA[r*l.rs+used : (r+1)*l.rs])
-		clear(s.rowsB[r*l.rs+used : (r+1)*l.rs])
 	}
 
-	plane := im.H * im.W
 	for c := range wg.in {
-		for i := range im.N {
-			x := im.X[i*im.XStride+c*plane:][:plane]
-			l.gatherRows(s.rowsA, s.rowsB, x, i, im.H, im.W, im.Pad)
-		}
+		l.gatherChannel(s.rowsA, s.rowsB, im, 0, im.N, c)
 		for p := 0; p < tiles/panelTiles; p++ {
 			impl.winoInput(s.v[(p*wg.in+c)*panelTiles:], wg.in*tiles,
 				s.rowsA[winoTile*panelTiles*p:], s.rowsB[winoTile*panelTiles*p:], l.rs,
@@ -189,25 +184,51 @@ type winoLayout struct {
 	tilesX, tilesY, perImage, rs int
 }
 
-// gatherRows copies the input rows of the tiles of image i, plane x, into the row buffers:
-// rowsA gets the 4 leading columns of each tile and rowsB the 4 after those, of which the
-// transform reads the first 2. Pixels outside the plane are zero.
-func (l winoLayout) gatherRows(rowsA, rowsB, x []float32, i, h, w, pad int) {
+// gatherChannel copies the input rows of the tiles of channel c of images [i0, i0+n) of im
+// into the row buffers: rowsA gets the 4 leading columns of each tile and rowsB the 4 after
+// those, of which the transform reads the first 2. Pixels outside the plane are zero. rowsB
+// is rowsA shifted by one tile, except at the last tile of each tile row, whose 2 columns
+// past the row are written apart. The tiles of rowsA past the last image must be zero.
+func (l winoLayout) gatherChannel(rowsA, rowsB []float32, im WinogradImages, i0, n, c int) {
+	h, w, pad := im.H, im.W, im.Pad
 	width := winoTile * l.tilesX
-	for ty := range l.tilesY {
-		at := winoTile * (i*l.perImage + ty*l.tilesX)
-		for r := range winoInput {
-			dstA := rowsA[r*l.rs+at:][:width]
-			dstB := rowsB[r*l.rs+at:][:width]
-			y := ty*winoTile - pad + r
-			if y < 0 || y >= h {
-				clear(dstA)
-				clear(dstB)
-				continue
+	plane := h * w
+	for i := range n {
+		x := im.X[(i0+i)*im.XStride+c*plane:][:plane]
+		for ty := range l.tilesY {
+			at := winoTile * (i*l.perImage + ty*l.tilesX)
+			for r := range winoInput {
+				dst := rowsA[r*l.rs+at:][:width]
+				if y := ty*winoTile - pad + r; y >= 0 && y < h {
+					fillRow(dst, x[y*w:(y+1)*w], -pad)
+				} else {
+					clear(dst)
+				}
 			}
-			row := x[y*w : (y+1)*w]
-			fillRow(dstA, row, -pad)
-			fillRow(dstB, row, winoTile-pad)
+		}
+	}
+	for r := range winoInput {
+		rowA, rowB := rowsA[r*l.rs:(r+1)*l.rs], rowsB[r*l.rs:(r+1)*l.rs]
+		copy(rowB, rowA[winoTile:])
+		clear(rowB[l.rs-winoTile:])
+	}
+	for i := range n {
+		x := im.X[(i0+i)*im.XStride+c*plane:][:plane]
+		for ty := range l.tilesY {
+			last := winoTile * (i*l.perImage + ty*l.tilesX + l.tilesX - 1)
+			for r := range winoInput {
+				dst := rowsB[r*l.rs+last:][:2]
+				dst[0], dst[1] = 0, 0
+				y := ty*winoTile - pad + r
+				if y < 0 || y >= h {
+					continue
+				}
+				for k := range dst {
+					if col := width - pad + k; col >= 0 && col < w {
+						dst[k] = x[y*w+col]
+					}
+				}
+			}
 		}
 	}
 }

@@ -30,7 +30,7 @@ func WinogradF43WeightGrad(dw []float32, out, in int, s *WinogradScratch, im Win
 	group := max(1, min(im.N, groupTiles/l.perImage))
 	s.du = grow(s.du, winoElems*out*in)
 	clear(s.du)
-	plane, outPlane := im.H*im.W, oh*ow
+	outPlane := oh * ow
 	for i0 := 0; i0 < im.N; i0 += group {
 		n := min(group, im.N-i0)
 		tiles := roundUp(n*l.perImage, 8)
@@ -43,16 +43,12 @@ func WinogradF43WeightGrad(dw []float32, out, in int, s *WinogradScratch, im Win
 		used := winoTile * n * l.perImage
 		for r := range winoInput {
 			clear(s.rowsA[r*l.rs+used : (r+1)*l.rs])
-			clear(s.rowsB[r*l.rs+used : (r+1)*l.rs])
 		}
 		for r := range winoTile {
 			clear(s.rowsOut[r*l.rs+used : (r+1)*l.rs])
 		}
 		for c := range in {
-			for i := range n {
-				x := im.X[(i0+i)*im.XStride+c*plane:][:plane]
-				l.gatherRows(s.rowsA, s.rowsB, x, i, im.H, im.W, im.Pad)
-			}
+			l.gatherChannel(s.rowsA, s.rowsB, im, i0, n, c)
 			impl.winoInput(s.v[c*tiles:], in*tiles, s.rowsA, s.rowsB, l.rs, tiles/8)
 		}
 		for o := range out {
