@@ -104,6 +104,22 @@ func BenchmarkSgemm(b *testing.B) { benchGemm(b, false) }
 
 func BenchmarkSgemmPacked(b *testing.B) { benchGemm(b, true) }
 
+// BenchmarkGemmMicroKernel measures the micro-kernel alone: one tile of C from packed A and B
+// panels of kc = gemmKC that stay in the L1 cache, so that the rate is the kernel's own.
+func BenchmarkGemmMicroKernel(b *testing.B) {
+	benchEachPath(b, func(b *testing.B) {
+		impl := activeGemm.Load()
+		a := make([]float32, impl.mr*gemmKC)
+		bp := make([]float32, impl.nr*gemmKC)
+		c := make([]float32, impl.mr*impl.nr)
+		b.ReportAllocs()
+		for range b.N {
+			impl.kernel(a, bp, c, gemmKC, impl.nr, true)
+		}
+		reportGemmRate(b, impl.mr, impl.nr, gemmKC)
+	})
+}
+
 // BenchmarkFMAPeak reports the FMA throughput of one core measured by the assembly probe, the
 // denominator of the %peak metric.
 func BenchmarkFMAPeak(b *testing.B) {
