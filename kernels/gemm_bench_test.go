@@ -105,18 +105,40 @@ func BenchmarkSgemm(b *testing.B) { benchGemm(b, false) }
 func BenchmarkSgemmPacked(b *testing.B) { benchGemm(b, true) }
 
 // BenchmarkGemmMicroKernel measures the micro-kernel alone: one tile of C from packed A and B
-// panels of kc = gemmKC that stay in the L1 cache, so that the rate is the kernel's own.
+// panels of kc = gemmKC that stay in the L1 cache, so that the rate is the kernel's own. It
+// runs the FMA peak probe between chunks of kernel calls, with as many operations, and reports
+// the ratio of the two rates as interleaved%peak, which a load that changes during the run
+// affects less than the %peak of a probe measured once.
 func BenchmarkGemmMicroKernel(b *testing.B) {
 	benchEachPath(b, func(b *testing.B) {
 		impl := activeGemm.Load()
 		a := make([]float32, impl.mr*gemmKC)
 		bp := make([]float32, impl.nr*gemmKC)
 		c := make([]float32, impl.mr*impl.nr)
+		probe := fmaPeakProbe()
+		flopsPerCall := 2 * impl.mr * impl.nr * gemmKC
+		const chunk = 10_000
+		var kernelTime, probeTime time.Duration
 		b.ReportAllocs()
-		for range b.N {
-			impl.kernel(a, bp, c, gemmKC, impl.nr, true)
+		for done := 0; done < b.N; done += chunk {
+			calls := min(chunk, b.N-done)
+			start := time.Now()
+			for range calls {
+				impl.kernel(a, bp, c, gemmKC, impl.nr, true)
+			}
+			kernelTime += time.Since(start)
+			if probe != nil {
+				b.StopTimer()
+				start = time.Now()
+				probe(calls*flopsPerCall/192, 1, 1e-9)
+				probeTime += time.Since(start)
+				b.StartTimer()
+			}
 		}
 		reportGemmRate(b, impl.mr, impl.nr, gemmKC)
+		if probe != nil {
+			b.ReportMetric(100*probeTime.Seconds()/kernelTime.Seconds(), "interleaved%peak")
+		}
 	})
 }
 
