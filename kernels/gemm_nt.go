@@ -5,7 +5,7 @@ package kernels
 // for the weight gradient dy·xᵀ of a convolution. C is m×n with row stride ldc.
 //
 // The rules on C, concurrency and panics are those of Sgemm. SgemmNT computes 2×4 tiles of
-// dot products over blocks of gemmKC values of k, in 8 lanes; edge tiles and the last k%8
+// dot products over blocks of gemmKC values of k, in 8 lanes. Edge tiles and the last k%8
 // values are summed one at a time.
 func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int,
 	accumulate bool) {

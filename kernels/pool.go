@@ -26,12 +26,16 @@ func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
 	}{{"dx", len(dx)}, {"x", len(x)}, {"dy", len(dy)}} {
 		checkLen("MaxPool3x3Grad", p.name, p.n, h*w)
 	}
+
 	grad := activeVector.Load().maxPoolGrad
 	if grad == nil || w%8 != 0 || h == 0 {
 		s.best = grow32(s.best, h*w)
 		maxPool3x3GradGeneric(dx, x, dy, s.best, h, w)
 		return
 	}
+
+	// The input, padded with −∞ on every side, and three gradient planes (see
+	// maxPoolGrad3x3AVX2), whose sum is added to dx.
 	ws, rows := w+2, h+2
 	size := rows * ws
 	s.xp = grow(s.xp, size)
@@ -48,6 +52,7 @@ func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
 	}
 	clear(s.dxp)
 	grad(s.dxp, size, s.xp, ws, dy, h, w)
+
 	p0, p1, p2 := s.dxp[:size], s.dxp[size:2*size], s.dxp[2*size:]
 	for y := range h {
 		at := (y+1)*ws + 1
@@ -59,9 +64,10 @@ func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
 	}
 }
 
-// maxPool3x3GradGeneric is the pure-Go twin of MaxPool3x3Grad, in two passes: the index of the
-// first maximum of each 3-wide row window into best, then the first maximum of the three down
-// each column, which is the first maximum of the 3×3 window in row-major order.
+// maxPool3x3GradGeneric is the pure-Go twin of MaxPool3x3Grad, in two passes. The first
+// writes the index of the first maximum of each 3-wide row window into best. The second takes
+// the first maximum of the three down each column, which is the first maximum of the 3×3
+// window in row-major order.
 func maxPool3x3GradGeneric(dx, x, dy []float32, best []int32, h, w int) {
 	for r := range h {
 		row, idx := x[r*w:(r+1)*w], best[r*w:(r+1)*w]

@@ -185,7 +185,7 @@ type winoLayout struct {
 }
 
 // gatherChannel copies the input rows of the tiles of channel c of images [i0, i0+n) of im
-// into the row buffers: rowsA gets the 4 leading columns of each tile and rowsB the 4 after
+// into the row buffers. rowsA gets the 4 leading columns of each tile, and rowsB the 4 after
 // those, of which the transform reads the first 2. Pixels outside the plane are zero. rowsB
 // is rowsA shifted by one tile, except at the last tile of each tile row, whose 2 columns
 // past the row are written apart. The tiles of rowsA past the last image must be zero.

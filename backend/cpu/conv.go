@@ -26,7 +26,7 @@ type conv2D struct {
 	call   convCall // the arguments of the Run in progress, for run
 }
 
-// convCall is what the workers of one conv2D.Run need.
+// convCall is the set of arguments that the workers of one conv2D.Run read.
 type convCall struct {
 	mode    convMode
 	x, y    *Buffer
@@ -35,7 +35,7 @@ type convCall struct {
 	in, out []float32 // the image of modeColumns
 }
 
-// convMode is how conv2D.Run splits its work between the workers.
+// convMode is the split of the work of conv2D.Run between the workers.
 type convMode int
 
 const (
@@ -143,8 +143,11 @@ func (op *conv2D) columns(in []float32, g kernels.ConvGeometry, col0, n int, out
 }
 
 // winogradMinChannels is the smallest channel count on both sides of a 3×3 convolution for
-// which the Winograd path runs. Below it, the scalar tile transforms cost more than the
-// multiplications they save.
+// which the Winograd path runs. The tile transforms cost the same per channel whatever the
+// channel count, and the multiplications they save grow with it.
+//
+// NOTE: 8 is a guess between the 3-channel stem, not measured on this path, and 16 channels,
+// where a layer ran 2.5 times faster than on im2col.
 const winogradMinChannels = 8
 
 // winogradTiles is the number of tiles that one Winograd GEMM should cover at least.
