@@ -210,6 +210,8 @@ func checkFlags(cfg *config) error {
 		return fmt.Errorf("--limit-train must be 0 or positive, got %d", cfg.limitTrain)
 	case cfg.evalLimit < 0:
 		return fmt.Errorf("--eval-limit must be 0 or positive, got %d", cfg.evalLimit)
+	case cfg.saveEvery < 0:
+		return fmt.Errorf("--checkpoint-interval must be 0 or positive, got %v", cfg.saveEvery)
 	case cfg.checkpoint != "" && cfg.resume != "":
 		return fmt.Errorf("--checkpoint and --resume exclude each other: --resume continues " +
 			"a run with its own weights")

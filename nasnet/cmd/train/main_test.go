@@ -62,6 +62,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--threads", "-2"}, "--threads"},
 		{[]string{"--limit-train", "-5"}, "--limit-train"},
 		{[]string{"--eval-limit", "-5"}, "--eval-limit"},
+		{[]string{"--checkpoint-interval", "-5s"},
+			"--checkpoint-interval must be 0 or positive, got -5s"},
 		{[]string{"--out", "run.ckpt"}, "--out run.ckpt must end in .safetensors"},
 		{[]string{"--out", "run.weights.safetensors"}, "must not end in .weights.safetensors"},
 		{[]string{"--checkpoint", "a.ckpt", "--resume", "b.safetensors"}, "exclude each other"},
