@@ -8,7 +8,8 @@ import (
 
 // Options configure a backend when it is opened.
 type Options struct {
-	// Threads is the number of worker threads of a CPU backend; 0 means GOMAXPROCS.
+	// Threads is the number of worker threads of a CPU backend, at most MaxThreads; 0 means
+	// GOMAXPROCS.
 	Threads int
 	// DeviceID selects the accelerator of a GPU or Ascend backend.
 	DeviceID int
@@ -17,6 +18,10 @@ type Options struct {
 	// so reference comparisons use this; it is slower.
 	DirectConv bool
 }
+
+// MaxThreads is the largest Options.Threads. Each worker keeps its own workspaces, so a
+// count far above the cores only costs memory.
+const MaxThreads = 1024
 
 // Factory opens a backend.
 type Factory func(Options) (Backend, error)

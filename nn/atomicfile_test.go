@@ -2,6 +2,7 @@ package nn
 
 import (
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -62,4 +63,37 @@ func TestWriteFileAtomicRejectsSpecialTargets(t *testing.T) {
 	st, err := os.Stat(fifo)
 	require.NoError(t, err)
 	assert.Equal(t, os.ModeNamedPipe, st.Mode().Type(), "the pipe is left in place")
+}
+
+func TestCheckOutputPathRejectsUnwritableFolder(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can create files in a read-only folder")
+	}
+	dir := filepath.Join(t.TempDir(), "ro")
+	require.NoError(t, os.Mkdir(dir, 0o555))
+	err := CheckOutputPath(filepath.Join(dir, "out.safetensors"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot create files in folder")
+	require.NoError(t, CheckOutputPath(filepath.Join(t.TempDir(), "out.safetensors")))
+}
+
+func TestWriteFileAtomicRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.safetensors")
+	stale := filepath.Join(dir, ".w.safetensors.tmp123456")
+	other := filepath.Join(dir, ".w.safetensors.tmpnotmine")
+	for _, p := range []string{stale, other} {
+		require.NoError(t, os.WriteFile(p, []byte("half"), 0o600))
+	}
+	require.NoError(t, WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write([]byte("whole"))
+		return err
+	}))
+	_, err := os.Stat(stale)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "a killed write's temporary file is removed")
+	_, err = os.Stat(other)
+	assert.NoError(t, err, "a file of another name is kept")
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "whole", string(got))
 }

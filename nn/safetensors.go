@@ -275,6 +275,10 @@ func readSafetensorsRaw(r io.Reader, size int64, accept func(dtype string) bool,
 		}
 		pos = e.DataOffsets[1]
 	}
+	if int64(pos) != dataSize {
+		return fmt.Errorf("%w: %d bytes follow the last tensor: the file is longer than its "+
+			"header describes", ErrSafetensors, dataSize-int64(pos))
+	}
 	return nil
 }
 

@@ -74,6 +74,8 @@ func TestSafetensorsMalformed(t *testing.T) {
 			"invalid shape"},
 		{"overflow", `{"x":{"dtype":"F32","shape":[4294967296,4294967296],` +
 			`"data_offsets":[0,0]}}`, nil, "invalid shape"},
+		{"trailing bytes", `{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`,
+			make([]byte, 9), "5 bytes follow the last tensor"},
 		{"overlap", `{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},` +
 			`"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8), "overlaps"},
 	}

@@ -34,8 +34,9 @@ func New(threads int) (*Backend, error) {
 // NewWithOptions returns a CPU backend configured by opt; DeviceID is ignored.
 func NewWithOptions(opt backend.Options) (*Backend, error) {
 	threads := opt.Threads
-	if threads < 0 {
-		return nil, fmt.Errorf("cpu backend: threads must be positive, got %d", threads)
+	if threads < 0 || threads > backend.MaxThreads {
+		return nil, fmt.Errorf("cpu backend: threads must be from 0 to %d, got %d",
+			backend.MaxThreads, threads)
 	}
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)

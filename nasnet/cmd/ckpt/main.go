@@ -169,7 +169,7 @@ func runConvert(args []string, stderr io.Writer) error {
 	if *crc && outFormat != formatCkpt {
 		return fmt.Errorf("%s: --crc applies only to a .ckpt output", out)
 	}
-	if _, err := nn.ResolveOutputPath(out); err != nil {
+	if err := nn.CheckOutputPath(out); err != nil {
 		return err
 	}
 	f, err := readCheckpoint(in)

@@ -93,8 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case cfg.batchSize <= 0:
 		return nil, fmt.Errorf("--batch-size must be positive, got %d", cfg.batchSize)
-	case cfg.threads < 0:
-		return nil, fmt.Errorf("--threads must be 0 or positive, got %d", cfg.threads)
+	case cfg.threads < 0 || cfg.threads > backend.MaxThreads:
+		return nil, fmt.Errorf("--threads must be from 0 to %d, got %d", backend.MaxThreads,
+			cfg.threads)
 	case cfg.limit < 0:
 		return nil, fmt.Errorf("--limit must be 0 or positive, got %d", cfg.limit)
 	case cfg.width < 0 || cfg.width%2 != 0 || cfg.width > nasnet.MaxWidth:
@@ -102,7 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			nasnet.MaxWidth, cfg.width)
 	}
 	if cfg.saveLogits != "" {
-		if _, err := nn.ResolveOutputPath(cfg.saveLogits); err != nil {
+		if err := nn.CheckOutputPath(cfg.saveLogits); err != nil {
 			return nil, fmt.Errorf("--save-logits: %w", err)
 		}
 	}

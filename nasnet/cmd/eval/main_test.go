@@ -121,6 +121,7 @@ func TestEvalBadInput(t *testing.T) {
 		{"limit too big", []string{"--limit", "10001"}, "--limit 10001 is out of range"},
 		{"limit negative", []string{"--limit", "-1"}, "--limit must be"},
 		{"batch", []string{"--batch-size", "0"}, "--batch-size must be positive"},
+		{"threads", []string{"--threads", "5000"}, "--threads must be from 0 to 1024, got 5000"},
 		{"odd width", []string{"--width", "7"}, "--width must be"},
 		{"truncated data", []string{"--data", truncated}, "size is 5000 bytes"},
 		{"missing data", []string{"--data", filepath.Join(dir, "nope")}, "make data"},

@@ -303,7 +303,7 @@ func runRank(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *plotPath != "" {
-		if _, err := nn.ResolveOutputPath(*plotPath); err != nil {
+		if err := nn.CheckOutputPath(*plotPath); err != nil {
 			return fmt.Errorf("--plot: %w", err)
 		}
 	}

@@ -204,8 +204,9 @@ func checkFlags(cfg *config) error {
 	case lc.Train.LabelSmoothing < 0 || lc.Train.LabelSmoothing >= 1:
 		return fmt.Errorf("--label-smoothing must be in [0, 1), got %v",
 			lc.Train.LabelSmoothing)
-	case cfg.threads < 0:
-		return fmt.Errorf("--threads must be 0 or positive, got %d", cfg.threads)
+	case cfg.threads < 0 || cfg.threads > backend.MaxThreads:
+		return fmt.Errorf("--threads must be from 0 to %d, got %d", backend.MaxThreads,
+			cfg.threads)
 	case cfg.limitTrain < 0:
 		return fmt.Errorf("--limit-train must be 0 or positive, got %d", cfg.limitTrain)
 	case cfg.evalLimit < 0:
@@ -348,7 +349,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if o.path == "" {
 			continue
 		}
-		if _, err := nn.ResolveOutputPath(o.path); err != nil {
+		if err := nn.CheckOutputPath(o.path); err != nil {
 			return fmt.Errorf("%s: %w", o.flag, err)
 		}
 	}

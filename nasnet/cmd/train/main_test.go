@@ -60,6 +60,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing must be in [0, 1)"},
 		{[]string{"--optimizer", "rmsprop"}, `--optimizer must be sgd or adam, got "rmsprop"`},
 		{[]string{"--threads", "-2"}, "--threads"},
+		{[]string{"--threads", "1000000"}, "--threads must be from 0 to 1024, got 1000000"},
 		{[]string{"--limit-train", "-5"}, "--limit-train"},
 		{[]string{"--eval-limit", "-5"}, "--eval-limit"},
 		{[]string{"--checkpoint-interval", "-5s"},
