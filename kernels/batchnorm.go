@@ -25,6 +25,10 @@ type vectorImpl struct {
 	maxPoolGrad func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)
 	// max3, if not nil, is the element-wise maximum with the contract of max3AVX2.
 	max3 func(dst, a, b, c []float32)
+	// f16to32 and f32to16, if not nil, are the binary16 conversions with the contracts of
+	// float16ToFloat32F16C and float32ToFloat16F16C.
+	f16to32 func(dst []float32, src []uint16)
+	f32to16 func(dst []uint16, src []float32)
 }
 
 var genericVector = &vectorImpl{

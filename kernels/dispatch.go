@@ -15,7 +15,7 @@ type cpuFeatures struct {
 	// AVX512 is AVX-512 F, CD, BW, DQ and VL together. No kernel uses it yet.
 	AVX512 bool
 
-	// F16C is the half-precision conversion extension. No kernel uses it yet.
+	// F16C is the half-precision conversion extension, which the binary16 conversions use.
 	F16C bool
 }
 

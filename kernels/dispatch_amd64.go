@@ -44,10 +44,15 @@ var avx2Vector = &vectorImpl{
 	max3:           max3AVX2,
 }
 
-// asmVectorImpls returns the assembly batch-normalization kernels that this CPU supports.
+// asmVectorImpls returns the assembly element-wise kernels that this CPU supports, with the
+// binary16 conversions when it also has F16C.
 func asmVectorImpls() []*vectorImpl {
-	if cpu.AVX2FMA {
-		return []*vectorImpl{avx2Vector}
+	if !cpu.AVX2FMA {
+		return nil
 	}
-	return nil
+	impl := *avx2Vector
+	if cpu.F16C {
+		impl.f16to32, impl.f32to16 = float16ToFloat32F16C, float32ToFloat16F16C
+	}
+	return []*vectorImpl{&impl}
 }

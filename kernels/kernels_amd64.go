@@ -113,6 +113,20 @@ func maxPoolGrad3x3AVX2(dxp []float32, ps int, xp []float32, ws int, dy []float3
 //go:noescape
 func max3AVX2(dst []float32, a []float32, b []float32, c []float32)
 
+// float16ToFloat32F16C converts the IEEE 754 binary16 values src[:len(dst)/8*8] to
+// float32 with VCVTPH2PS, which is exact and quiets signalling NaNs. Requires AVX and
+// F16C; src must be at least as long as dst.
+//
+//go:noescape
+func float16ToFloat32F16C(dst []float32, src []uint16)
+
+// float32ToFloat16F16C converts src[:len(dst)/8*8] to the nearest binary16 values,
+// ties to even, with VCVTPS2PH: beyond the range they become infinities, and NaNs stay
+// quiet NaNs. Requires AVX and F16C; src must be at least as long as dst.
+//
+//go:noescape
+func float32ToFloat16F16C(dst []uint16, src []float32)
+
 // sumSquaresAVX2 returns the float64 sum and sum of squares of x[:len(x)/16*16].
 // Every element is converted to float64 before it is added. Requires AVX and FMA3.
 //

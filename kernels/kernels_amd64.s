@@ -1905,6 +1905,50 @@ done:
 	VZEROUPPER
 	RET
 
+// func float16ToFloat32F16C(dst []float32, src []uint16)
+// Requires: AVX, F16C
+TEXT ·float16ToFloat32F16C(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	SHRQ $0x03, DX
+
+loop:
+	TESTQ     DX, DX
+	JZ        done
+	VCVTPH2PS (CX), Y0
+	VMOVUPS   Y0, (AX)
+	ADDQ      $0x10, CX
+	ADDQ      $0x20, AX
+	DECQ      DX
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func float32ToFloat16F16C(dst []uint16, src []float32)
+// Requires: AVX, F16C
+TEXT ·float32ToFloat16F16C(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	SHRQ $0x03, DX
+
+loop32:
+	TESTQ     DX, DX
+	JZ        done32
+	VMOVUPS   (CX), Y0
+	VCVTPS2PH $0x00, Y0, (AX)
+	ADDQ      $0x20, CX
+	ADDQ      $0x10, AX
+	DECQ      DX
+	JMP       loop32
+
+done32:
+	VZEROUPPER
+	RET
+
 // func sumSquaresAVX2(x []float32) (sum float64, sumSq float64)
 // Requires: AVX, FMA3, SSE2
 TEXT ·sumSquaresAVX2(SB), NOSPLIT, $0-40

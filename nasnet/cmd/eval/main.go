@@ -24,6 +24,7 @@ import (
 	"github.com/renasgo/renas/backend"
 	_ "github.com/renasgo/renas/backend/cpu" // registers the CPU platform
 	"github.com/renasgo/renas/internal/cli"
+	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nn"
@@ -42,6 +43,7 @@ type config struct {
 	json       bool
 	dropLast   bool
 	quiet      bool
+	precision  string
 }
 
 func main() {
@@ -72,6 +74,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random initialisation without --checkpoint")
 	fs.StringVar(&cfg.saveLogits, "save-logits", "",
 		"write the logits as a float32 [N,10] NumPy .npy file")
+	fs.StringVar(&cfg.precision, "precision", "fp32",
+		"fp32; fp16 (weights stored in binary16, computed in fp32); or bf16, which runs in "+
+			"fp32 until this build has bf16 kernels")
 	fs.BoolVar(&cfg.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&cfg.dropLast, "drop-last", false,
 		"skip a final partial batch, as MindSpore does (9,984 images at batch 32)")
@@ -101,6 +106,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case cfg.width < 0 || cfg.width%2 != 0 || cfg.width > nasnet.MaxWidth:
 		return nil, fmt.Errorf("--width must be a positive even number up to %d, got %d",
 			nasnet.MaxWidth, cfg.width)
+	case cfg.precision != "fp32" && cfg.precision != "fp16" && cfg.precision != "bf16":
+		return nil, fmt.Errorf("--precision must be fp32, fp16 or bf16, got %q", cfg.precision)
 	}
 	if cfg.saveLogits != "" {
 		if err := nn.CheckOutputPath(cfg.saveLogits); err != nil {
@@ -134,6 +141,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	net, err := loadNetwork(cfg)
 	if err != nil {
 		return err
+	}
+	switch cfg.precision {
+	case "fp16":
+		storeFloat16(net)
+	case "bf16":
+		// NOTE: no backend has bf16 kernels yet, so bf16 falls back on every CPU.
+		log.Warn("--precision bf16: this build has no bf16 kernels; evaluating in fp32")
+		cfg.precision = "fp32"
 	}
 	set, err := cifar10.LoadTest(cfg.data)
 	if err != nil {
@@ -179,7 +194,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// by a run that fails.
 	var text bytes.Buffer
 	if cfg.json {
-		js, err := json.Marshal(jsonResult{res, net.Width, be.Platform(), be.Describe()})
+		js, err := json.Marshal(jsonResult{res, net.Width, be.Platform(), be.Describe(),
+			cfg.precision})
 		if err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
@@ -199,12 +215,25 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
+// storeFloat16 rounds every parameter and running statistic of net to binary16, as a model
+// stored in fp16 holds them; the computation stays in fp32.
+func storeFloat16(net *nasnet.Network) {
+	for _, p := range net.Params() {
+		data := p.Value.Float32s()
+		half := make([]uint16, len(data))
+		kernels.Float32ToFloat16s(half, data)
+		kernels.Float16ToFloat32s(data, half)
+	}
+}
+
 // jsonResult is the --json output: the result with the network and backend it came from.
 type jsonResult struct {
 	*nasnet.EvalResult
 	Width    int    `json:"width"`
 	Platform string `json:"platform"`
 	Backend  string `json:"backend"`
+	// Precision is the precision that ran: "fp32", or "fp16" for binary16 weights.
+	Precision string `json:"precision"`
 }
 
 // checkMemory returns an error when a batch of the given size needs more activation memory

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -199,4 +200,43 @@ func TestEvalChecksOutputAndSizesEarly(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.msg)
 		assert.Empty(t, stderr, "%v: nothing but the error line", tc.args)
 	}
+}
+
+// TestEvalPrecision evaluates the same network in fp32 and with binary16 weights: the logits
+// move by the rounding of the weights and no more, and bf16 falls back to fp32 with a warning.
+func TestEvalPrecision(t *testing.T) {
+	data := fakeData(t)
+	dir := t.TempDir()
+	logits := map[string][]float32{}
+	for _, p := range []string{"fp32", "fp16", "bf16"} {
+		path := filepath.Join(dir, p+".npy")
+		out, errOut, err := runEval("--data", data, "--width", "8", "--limit", "16",
+			"--precision", p, "--json", "--quiet", "--save-logits", path)
+		require.NoError(t, err, p)
+		var res map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &res))
+		want := map[string]string{"fp32": "fp32", "fp16": "fp16", "bf16": "fp32"}[p]
+		assert.Equal(t, want, res["precision"], p)
+		if p == "bf16" {
+			assert.Contains(t, errOut, "this build has no bf16 kernels")
+		}
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		body := raw[128:]
+		l := make([]float32, len(body)/4)
+		for i := range l {
+			l[i] = math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:]))
+		}
+		logits[p] = l
+	}
+	var maxDiff, maxAbs float64
+	for i, v := range logits["fp32"] {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(logits["fp16"][i]-v)))
+		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
+		assert.Equal(t, v, logits["bf16"][i], "bf16 runs in fp32")
+	}
+	assert.Greater(t, maxDiff, 0.0, "binary16 weights change the logits")
+	assert.Less(t, maxDiff, 1e-2*maxAbs, "by about the binary16 rounding")
+	_, _, err := runEval("--data", data, "--precision", "int8")
+	assert.ErrorContains(t, err, `--precision must be fp32, fp16 or bf16, got "int8"`)
 }
