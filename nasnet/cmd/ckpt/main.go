@@ -4,7 +4,7 @@
 // Usage:
 //
 //	go run ./nasnet/cmd/ckpt list FILE
-//	go run ./nasnet/cmd/ckpt convert [--crc] IN OUT
+//	go run ./nasnet/cmd/ckpt convert [--crc] [--dtype f16|bf16] IN OUT
 //	go run ./nasnet/cmd/ckpt diff A B
 //
 // The format of each file is chosen by its extension, .ckpt or .safetensors. The exit status
@@ -12,10 +12,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,8 +25,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/renasgo/renas/internal/cli"
+	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/nn"
 	"github.com/renasgo/renas/nn/mindspore"
+	"github.com/renasgo/renas/tensor"
 )
 
 const usage = `Usage: ckpt COMMAND [flags] ARGS
@@ -149,16 +153,22 @@ func runList(args []string, stdout, stderr io.Writer) error {
 }
 
 func runConvert(args []string, stderr io.Writer) error {
-	fs := newFlagSet("convert", "convert [--crc] IN OUT",
+	fs := newFlagSet("convert", "convert [--crc] [--dtype D] IN OUT",
 		"Converts IN to OUT, each a .ckpt or .safetensors file, keeping every tensor's name,\n"+
-			"position, dtype, shape and bytes. OUT is written atomically. A MindSpore \"str\"\n"+
-			"entry has no safetensors dtype and cannot be converted to .safetensors.",
+			"position, dtype, shape and bytes, unless --dtype rounds the float32 tensors to\n"+
+			"f16 or bf16, which halves their size. OUT is written atomically. A MindSpore\n"+
+			"\"str\" entry has no safetensors dtype and cannot be converted to .safetensors.",
 		stderr)
 	crc := fs.Bool("crc", false, "end a .ckpt output with MindSpore's CRC-32 trailer "+
 		"(MindSpore 2.3 and newer read it; older versions cannot)")
+	dtype := fs.String("dtype", "", "f16 or bf16: store every float32 tensor in that type, "+
+		"rounded to nearest even (eval and train read either into float32)")
 	files, err := parseArgs(fs, args, 2)
 	if err != nil {
 		return err
+	}
+	if *dtype != "" && *dtype != "f16" && *dtype != "bf16" {
+		return fmt.Errorf("--dtype must be f16 or bf16, got %q", *dtype)
 	}
 
 	in, out := files[0], files[1]
@@ -176,6 +186,11 @@ func runConvert(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *dtype != "" {
+		for _, t := range f.tensors {
+			roundFloat32Tensor(t, *dtype)
+		}
+	}
 
 	if outFormat == formatCkpt {
 		return mindspore.WriteFile(out, f.tensors, mindspore.WriteOptions{CRC: *crc})
@@ -187,6 +202,33 @@ func runConvert(args []string, stderr io.Writer) error {
 		}
 	}
 	return nn.WriteSafetensorsRawFile(out, raw)
+}
+
+// roundFloat32Tensor stores a Float32 tensor as Float16 (dtype "f16") or BFloat16 ("bf16"),
+// rounding to nearest even; tensors of other types are left as they are.
+func roundFloat32Tensor(t *mindspore.Tensor, dtype string) {
+	if t.DType != "Float32" {
+		return
+	}
+	n := len(t.Data) / 4
+	src := make([]float32, n)
+	for i := range src {
+		src[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	}
+	half := make([]uint16, n)
+	if dtype == "f16" {
+		kernels.Float32ToFloat16s(half, src)
+		t.DType = "Float16"
+	} else {
+		for i, v := range src {
+			half[i] = tensor.Float32ToBFloat16(v)
+		}
+		t.DType = "BFloat16"
+	}
+	t.Data = make([]byte, 2*n)
+	for i, h := range half {
+		binary.LittleEndian.PutUint16(t.Data[2*i:], h)
+	}
 }
 
 type format int

@@ -149,3 +149,57 @@ func ckptTensor(t *testing.T, name string, v *tensor.Tensor) *mindspore.Tensor {
 	require.NoError(t, err)
 	return ms
 }
+
+// TestConvertToHalfPrecision converts a network's checkpoint to f16 and bf16: each file holds
+// half the data, loads into the float32 network, and gives logits close to the original.
+func TestConvertToHalfPrecision(t *testing.T) {
+	net, err := nasnet.New(8, 43)
+	require.NoError(t, err)
+	randomizeBatchNorm(net)
+	x := randomImages(t, 1)
+	want := logitsOf(t, net, x)
+	dir := t.TempDir()
+	full := filepath.Join(dir, "net.safetensors")
+	require.NoError(t, nasnet.SaveCheckpoint(net, full))
+	for _, c := range []struct {
+		dtype, ext, stored string
+		tol                float64
+	}{{"f16", ".ckpt", "Float16", 1e-2}, {"bf16", ".safetensors", "BFloat16", 5e-2}} {
+		out := filepath.Join(dir, "half-"+c.dtype+c.ext)
+		code, _, errOut := runCkpt("convert", "--dtype", c.dtype, full, out)
+		require.Equal(t, 0, code, errOut)
+		if c.ext == ".safetensors" {
+			assert.Equal(t, dataBytes(t, full)/2, dataBytes(t, out), "%s data", c.dtype)
+		}
+		loaded, err := nasnet.LoadCheckpoint(out, 0)
+		require.NoError(t, err, c.dtype)
+		got := logitsOf(t, loaded, x)
+		var maxDiff, maxAbs float64
+		for i := range want {
+			maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want[i])))
+			maxAbs = math.Max(maxAbs, math.Abs(float64(want[i])))
+		}
+		assert.Greater(t, maxDiff, 0.0, "%s rounds the weights", c.dtype)
+		assert.Less(t, maxDiff, c.tol*maxAbs, "%s logits", c.dtype)
+		if c.ext == ".ckpt" {
+			ts, err := mindspore.ReadFile(out)
+			require.NoError(t, err)
+			assert.Equal(t, c.stored, ts[0].DType)
+		}
+	}
+	code, _, errOut := runCkpt("convert", "--dtype", "f8", full, filepath.Join(dir, "x.ckpt"))
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `--dtype must be f16 or bf16, got "f8"`)
+}
+
+// dataBytes returns the size of the tensor data of a safetensors file.
+func dataBytes(t *testing.T, path string) int {
+	t.Helper()
+	raw, err := nn.ReadSafetensorsRawFile(path)
+	require.NoError(t, err)
+	n := 0
+	for _, r := range raw {
+		n += len(r.Data)
+	}
+	return n
+}
