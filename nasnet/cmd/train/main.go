@@ -229,37 +229,46 @@ func checkFlags(cfg *config) error {
 }
 
 // trainingFlags are the flags stored in a checkpoint, each with a function that copies the
-// stored value into cfg.
+// stored value into cfg and one that returns the value that cfg holds.
 var trainingFlags = []struct {
-	name string
-	copy func(cfg *config, stored nasnet.CheckpointInfo)
+	name  string
+	copy  func(cfg *config, stored nasnet.CheckpointInfo)
+	value func(cfg *config) any
 }{
-	{"width", func(c *config, s nasnet.CheckpointInfo) { c.loop.Width = s.Config.Width }},
-	{"epochs", func(c *config, s nasnet.CheckpointInfo) { c.loop.Epochs = s.Config.Epochs }},
+	{"width", func(c *config, s nasnet.CheckpointInfo) { c.loop.Width = s.Config.Width },
+		func(c *config) any { return c.loop.Width }},
+	{"epochs", func(c *config, s nasnet.CheckpointInfo) { c.loop.Epochs = s.Config.Epochs },
+		func(c *config) any { return c.loop.Epochs }},
 	{"batch-size", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.BatchSize = s.Config.Train.BatchSize
-	}},
-	{"lr", func(c *config, s nasnet.CheckpointInfo) { c.loop.LR = s.Config.LR }},
+	}, func(c *config) any { return c.loop.Train.BatchSize }},
+	{"lr", func(c *config, s nasnet.CheckpointInfo) { c.loop.LR = s.Config.LR },
+		func(c *config) any { return c.loop.LR }},
 	{"warmup-epochs", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.WarmupEpochs = s.Config.WarmupEpochs
-	}},
+	}, func(c *config) any { return c.loop.WarmupEpochs }},
 	{"optimizer", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.Optimizer = s.Config.Train.Optimizer
+	}, func(c *config) any {
+		return map[nasnet.Optimizer]string{nasnet.SGD: "sgd",
+			nasnet.Adam: "adam"}[c.loop.Train.Optimizer]
 	}},
 	{"momentum", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.Momentum = s.Config.Train.Momentum
-	}},
+	}, func(c *config) any { return c.loop.Train.Momentum }},
 	{"nesterov", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.Nesterov = s.Config.Train.Nesterov
-	}},
+	}, func(c *config) any { return c.loop.Train.Nesterov }},
 	{"weight-decay", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.WeightDecay = s.Config.Train.WeightDecay
-	}},
+	}, func(c *config) any { return c.loop.Train.WeightDecay }},
 	{"label-smoothing", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.LabelSmoothing = s.Config.Train.LabelSmoothing
-	}},
-	{"seed", func(c *config, s nasnet.CheckpointInfo) { c.loop.Seed = s.Config.Seed }},
-	{"limit-train", func(c *config, s nasnet.CheckpointInfo) { c.limitTrain = s.TrainImages }},
+	}, func(c *config) any { return c.loop.Train.LabelSmoothing }},
+	{"seed", func(c *config, s nasnet.CheckpointInfo) { c.loop.Seed = s.Config.Seed },
+		func(c *config) any { return c.loop.Seed }},
+	{"limit-train", func(c *config, s nasnet.CheckpointInfo) { c.limitTrain = s.TrainImages },
+		func(c *config) any { return c.limitTrain }},
 }
 
 // applyCheckpoint takes the training flags that the command line leaves out from the
@@ -275,8 +284,9 @@ func applyCheckpoint(cfg *config, stored nasnet.CheckpointInfo) error {
 			// 0 means the whole set, which the checkpoint may have used.
 			continue
 		}
-		return fmt.Errorf("%s: the checkpoint was trained with different --%s; drop the "+
-			"flag to use its value, or start a new run with another --out", cfg.resume, f.name)
+		return fmt.Errorf("%s: the checkpoint was trained with --%s %v, this run has %v; "+
+			"drop the flag to use the stored value, or start a new run with another --out",
+			cfg.resume, f.name, f.value(cfg), f.value(&given))
 	}
 	// The Adam constants have no flags, and the stored ones are kept.
 	cfg.loop.Train.Beta1 = stored.Config.Train.Beta1

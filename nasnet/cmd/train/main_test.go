@@ -151,9 +151,9 @@ func TestResumeBadCheckpoint(t *testing.T) {
 			[]string{"--resume", "none.safetensors", "no such file"}},
 		{"garbage", []string{"--resume", garbage}, []string{"--resume: " + garbage + ":"}},
 		{"other width", []string{"--resume", good, "--width", "8"},
-			[]string{good, "different --width"}},
+			[]string{good, "trained with --width 2, this run has 8"}},
 		{"other optimizer", []string{"--resume", good, "--optimizer", "adam"},
-			[]string{good, "different --optimizer"}},
+			[]string{good, "trained with --optimizer sgd, this run has adam"}},
 	} {
 		_, _, err := runCommand(t, context.Background(), c.args...)
 		require.Error(t, err, c.name)
