@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // windowScanGrad is the slow obvious 3×3 max-pool gradient: for each output, a scan of its
@@ -49,6 +51,26 @@ func TestMaxPool3x3Grad(t *testing.T) {
 						got.data()[i], want[i])
 				}
 			}
+		}
+	})
+}
+
+// TestMaxPool3x3GradInfinities checks planes of −∞, where the padding of the assembly path
+// ties with the plane: every dy must still reach a cell of the plane.
+func TestMaxPool3x3GradInfinities(t *testing.T) {
+	forEachVectorPath(t, func(t *testing.T) {
+		var s MaxPoolScratch
+		for _, size := range [][2]int{{8, 8}, {3, 16}, {1, 8}} {
+			h, w := size[0], size[1]
+			x, dy := make([]float32, h*w), make([]float32, h*w)
+			for i := range x {
+				x[i] = float32(math.Inf(-1))
+				dy[i] = 1
+			}
+			got, want := make([]float32, h*w), make([]float32, h*w)
+			MaxPool3x3Grad(got, x, dy, h, w, &s)
+			windowScanGrad(want, x, dy, h, w)
+			assert.Equal(t, want, got, "%d×%d plane of −∞", h, w)
 		}
 	})
 }

@@ -202,8 +202,9 @@ func (l *TrainLoop) Saved() bool { return l.saved }
 func (l *TrainLoop) History() []EpochMetrics { return slices.Clone(l.history) }
 
 // Run trains the remaining epochs. It checks ctx before every step and returns an error
-// wrapping ctx.Err() when ctx ends: the checkpoint is then that of the last completed epoch,
-// and the TrainLoop cannot continue (resume from the checkpoint instead).
+// wrapping ctx.Err() when ctx ends: the checkpoint is then the last one written, after an
+// epoch or inside one (see RunOptions.CheckpointInterval), and the TrainLoop cannot continue
+// (resume from the checkpoint instead).
 func (l *TrainLoop) Run(ctx context.Context, opt RunOptions) error {
 	for l.epoch < l.cfg.Epochs {
 		if err := ctx.Err(); err != nil {

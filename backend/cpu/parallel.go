@@ -33,6 +33,9 @@ func (b *Backend) parallelRun(n int, t task) {
 		return
 	}
 	b.pool.run(n, workers, t)
+	// The workers hold the pool, not b: keep b, whose cleanup stops the pool, alive until
+	// they are done.
+	runtime.KeepAlive(b)
 }
 
 // workerPool is the goroutines that run the ranges of parallelRun after the first, which
@@ -57,18 +60,24 @@ func newWorkerPool(threads int) *workerPool {
 	return &workerPool{size: threads - 1}
 }
 
-// run splits [0, n) into workers ranges; workers must be from 2 to size+1.
+// run splits [0, n) into workers ranges; workers must be from 2 to size+1. It waits for the
+// helpers also when the caller's range panics, so that no completion of this call is left
+// for the next one to take as its own.
 func (p *workerPool) run(n, workers int, t task) {
 	p.once.Do(p.start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	sent := 0
+	defer func() {
+		for ; sent > 0; sent-- {
+			<-p.done
+		}
+	}()
 	for w := 1; w < workers; w++ {
 		p.jobs[w-1] <- job{t: t, worker: w, lo: w * n / workers, hi: (w + 1) * n / workers}
+		sent++
 	}
 	t.run(0, 0, n/workers)
-	for w := 1; w < workers; w++ {
-		<-p.done
-	}
 }
 
 func (p *workerPool) start() {

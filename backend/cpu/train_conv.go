@@ -179,6 +179,10 @@ func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backen
 	k := d.InChannels * d.KernelH * d.KernelW
 	o := d.OutChannels
 	cols := dy.h * dy.w
+	if x.n == 0 {
+		clear(dw.data)
+		return nil
+	}
 	workers := min(b.threads, x.n)
 	acc := make([]*[]float32, workers)
 	wino := b.useWinograd(d)
