@@ -302,24 +302,36 @@ func genDotNT2x4AVX2() {
 	}
 	av := YMM()
 
-	Label("loop")
-	TESTQ(k, k)
-	JZ(LabelRef("reduce"))
-	VMOVUPS(Mem{Base: bPtr}, bv[0])
-	VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 1}, bv[1])
-	VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 2}, bv[2])
-	VMOVUPS(Mem{Base: bPtr, Index: ldb3, Scale: 1}, bv[3])
-	for i, ai := range []reg.Register{a0, a1} {
-		VMOVUPS(Mem{Base: ai}, av)
-		for j := range bv {
-			VFMADD231PS(bv[j], av, acc[i][j])
+	// step emits the 8 FMAs of the 8 values of k at byte offset disp from the pointers.
+	step := func(disp int) {
+		VMOVUPS(Mem{Base: bPtr, Disp: disp}, bv[0])
+		VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 1, Disp: disp}, bv[1])
+		VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 2, Disp: disp}, bv[2])
+		VMOVUPS(Mem{Base: bPtr, Index: ldb3, Scale: 1, Disp: disp}, bv[3])
+		for i, ai := range []reg.Register{a0, a1} {
+			VMOVUPS(Mem{Base: ai, Disp: disp}, av)
+			for j := range bv {
+				VFMADD231PS(bv[j], av, acc[i][j])
+			}
 		}
 	}
-	ADDQ(Imm(32), a0)
-	ADDQ(Imm(32), a1)
-	ADDQ(Imm(32), bPtr)
-	DECQ(k)
-	JMP(LabelRef("loop"))
+
+	Comment("Main loop: 16 values of k per pass, which halves the loop overhead per FMA.")
+	Label("pair")
+	CMPQ(k, Imm(2))
+	JL(LabelRef("single"))
+	step(0)
+	step(32)
+	ADDQ(Imm(64), a0)
+	ADDQ(Imm(64), a1)
+	ADDQ(Imm(64), bPtr)
+	SUBQ(Imm(2), k)
+	JMP(LabelRef("pair"))
+
+	Label("single")
+	TESTQ(k, k)
+	JZ(LabelRef("reduce"))
+	step(0)
 
 	Comment("Sum the lanes of each accumulator and add the 4 sums of a row to C.")
 	Label("reduce")
