@@ -8,17 +8,14 @@ import (
 // MaxPoolScratch is the workspace of MaxPool3x3Grad. One goroutine uses it at a time; it grows
 // on demand and is reused after that.
 type MaxPoolScratch struct {
-	xp, dxp, dy []float32
-	best        []int32
+	xp, dxp []float32
+	best    []int32
 }
 
 // MaxPool3x3Grad adds to dx the gradient of a 3×3, stride-1 max pool with "same" padding, in
 // which the padding takes no part in the windows. x is the h×w input plane and dy the h×w
 // output gradient; each dy goes to the first maximum of its window in row-major order. It
 // panics if a plane is shorter than h×w.
-//
-// NOTE: with a NaN in x, which of its windows' cells gets the gradient differs between the
-// paths.
 func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
 	if h < 0 || w < 0 {
 		panic(fmt.Sprintf("kernels: MaxPool3x3Grad: negative size %d×%d", h, w))
@@ -30,30 +27,14 @@ func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
 		checkLen("MaxPool3x3Grad", p.name, p.n, h*w)
 	}
 
+	// The assembly pads the plane with −∞, which could tie with a −∞ of the plane and come
+	// first in a border window, and it compares NaN otherwise than the twin: such planes go
+	// to the twin.
 	grad := activeVector.Load().maxPoolGrad
-	if grad == nil || w%8 != 0 || h < 3 {
+	if grad == nil || w%8 != 0 || h == 0 || !allAboveNegInf(x[:h*w]) {
 		s.best = grow32(s.best, h*w)
 		maxPool3x3GradGeneric(dx, x, dy, s.best, h, w)
 		return
-	}
-
-	// The assembly takes the interior outputs, whose windows lie inside the plane: in a
-	// border window the −∞ padding could tie with the plane's own −∞ and come first. The
-	// border outputs go through windowGrad, with a zero dy in the assembly's copy.
-	s.dy = grow(s.dy, h*w)
-	copy(s.dy, dy[:h*w])
-	clear(s.dy[:w])
-	clear(s.dy[(h-1)*w:])
-	for r := 1; r < h-1; r++ {
-		s.dy[r*w], s.dy[r*w+w-1] = 0, 0
-	}
-	for q := range w {
-		windowGrad(dx, x, dy, h, w, 0, q)
-		windowGrad(dx, x, dy, h, w, h-1, q)
-	}
-	for r := 1; r < h-1; r++ {
-		windowGrad(dx, x, dy, h, w, r, 0)
-		windowGrad(dx, x, dy, h, w, r, w-1)
 	}
 
 	// The input, padded with −∞ on every side, and three gradient planes (see
@@ -73,7 +54,7 @@ func MaxPool3x3Grad(dx, x, dy []float32, h, w int, s *MaxPoolScratch) {
 		copy(row[1:], x[y*w:(y+1)*w])
 	}
 	clear(s.dxp)
-	grad(s.dxp, size, s.xp, ws, s.dy, h, w)
+	grad(s.dxp, size, s.xp, ws, dy, h, w)
 
 	p0, p1, p2 := s.dxp[:size], s.dxp[size:2*size], s.dxp[2*size:]
 	for y := range h {
@@ -117,18 +98,15 @@ func maxPool3x3GradGeneric(dx, x, dy []float32, best []int32, h, w int) {
 	}
 }
 
-// windowGrad adds dy of output (r, q) to the first maximum of its window in row-major order:
-// the first cell of the window, unless a later one is strictly greater.
-func windowGrad(dx, x, dy []float32, h, w, r, q int) {
-	best := -1
-	for i := max(r-1, 0); i <= min(r+1, h-1); i++ {
-		for j := max(q-1, 0); j <= min(q+1, w-1); j++ {
-			if best < 0 || x[i*w+j] > x[best] {
-				best = i*w + j
-			}
-		}
+// allAboveNegInf reports whether every element of x is greater than −∞, which also rules out
+// NaN.
+func allAboveNegInf(x []float32) bool {
+	negInf := float32(math.Inf(-1))
+	ok := true
+	for _, v := range x {
+		ok = ok && v > negInf
 	}
-	dx[best] += dy[r*w+q]
+	return ok
 }
 
 // grow32 returns buf resized to n elements, reallocating only when its capacity is too small.

@@ -101,3 +101,20 @@ func TestMax3(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxPool3x3GradNaN checks that every path gives a NaN window's gradient to the cell that
+// the pure-Go scan picks.
+func TestMaxPool3x3GradNaN(t *testing.T) {
+	forEachVectorPath(t, func(t *testing.T) {
+		h, w := 8, 8
+		x, dy := make([]float32, h*w), make([]float32, h*w)
+		for i := range x {
+			x[i], dy[i] = float32(i%7), 1
+		}
+		x[20] = float32(math.NaN())
+		got, want := make([]float32, h*w), make([]float32, h*w)
+		MaxPool3x3Grad(got, x, dy, h, w, &MaxPoolScratch{})
+		windowScanGrad(want, x, dy, h, w)
+		assert.Equal(t, want, got)
+	})
+}
