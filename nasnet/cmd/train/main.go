@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -140,7 +141,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		"also write the weights here after every epoch, as MindSpore .ckpt or .safetensors "+
 			"by the extension")
 	fs.StringVar(&cfg.logPath, "log", "", "append one JSON line of metrics per epoch to "+
-		"this file (truncated first unless --resume)")
+		"this file (truncated first for a new run; with --resume it keeps one line per "+
+		"epoch that the checkpoint completed, written from the checkpoint where missing)")
 	fs.StringVar(&cfg.plotPath, "plot", "",
 		"draw the loss and accuracy curves into this PNG file after every epoch")
 	fs.IntVar(&cfg.limitTrain, "limit-train", 0,
@@ -399,7 +401,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"checkpoint", out)
 	}
 
-	logFile, err := openLog(cfg)
+	logFile, err := openLog(cfg, loop.History())
 	if err != nil {
 		return err
 	}
@@ -516,17 +518,52 @@ func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.Train
 	return loop, nil
 }
 
-// openLog opens the --log file: truncated for a new run, appended to when resuming.
-func openLog(cfg *config) (*os.File, error) {
+// openLog opens the --log file: truncated for a new run. When resuming, it keeps one line
+// per epoch of history, the epochs that the checkpoint has completed: lines past those are
+// dropped, and epochs that a killed process did not log are written from the checkpoint,
+// whose metrics are float32.
+func openLog(cfg *config, history []nasnet.EpochMetrics) (*os.File, error) {
 	if cfg.logPath == "" {
 		return nil, nil
 	}
-	mode := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if cfg.resume != "" {
-		mode = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	if cfg.resume == "" {
+		f, err := os.OpenFile(cfg.logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("--log: %w", err)
+		}
+		return f, nil
 	}
-	f, err := os.OpenFile(cfg.logPath, mode, 0o644)
+	f, err := os.OpenFile(cfg.logPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
+		return nil, fmt.Errorf("--log: %w", err)
+	}
+	old, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--log: %w", err)
+	}
+	lines := strings.SplitAfter(string(old), "\n")
+	if n := len(lines); n > 0 && !strings.HasSuffix(lines[n-1], "\n") {
+		lines = lines[:n-1] // an unfinished last line
+	}
+	keep := min(len(lines), len(history))
+	var buf bytes.Buffer
+	buf.WriteString(strings.Join(lines[:keep], ""))
+	enc := json.NewEncoder(&buf)
+	for _, m := range history[keep:] {
+		if err := enc.Encode(m); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("--log: %w", err)
+		}
+	}
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt(buf.Bytes(), 0)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekEnd)
+	}
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("--log: %w", err)
 	}
 	return f, nil

@@ -259,9 +259,20 @@ func TestTrainAndResume(t *testing.T) {
 		filepath.Join(dir, "tuned.safetensors"), "--checkpoint", exported)...)
 	require.NoError(t, err)
 
+	// A log that lost its last lines, as a process killed between its checkpoint and its log
+	// line leaves it, gets them back from the checkpoint on resume; a half-written line goes.
+	logPath := filepath.Join(dir, "whole.jsonl")
+	full, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	first := full[:bytes.IndexByte(full, '\n')+1]
+	require.NoError(t, os.WriteFile(logPath, append(slices.Clone(first), `{"epo`...), 0o644))
 	_, stderr, err := runCommand(t, context.Background(), args("whole", "--resume", whole)...)
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "already contains every epoch")
+	assertLogEpochs(t, logPath, 1, 2, 3)
+	repaired, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(repaired, first), "the logged epoch is kept as it was")
 
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
