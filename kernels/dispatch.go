@@ -111,3 +111,74 @@ func useGemmImpl(impl *gemmImpl) (restore func()) {
 	previous := activeGemm.Swap(impl)
 	return func() { activeGemm.Store(previous) }
 }
+
+// vectorImpl is one implementation of the element-wise kernels: batch normalization, max
+// pooling and binary16 conversion. Each function handles a prefix of its vectors whose length
+// is a multiple of block, and the exported wrappers finish the rest with the pure-Go twin.
+// The optional functions at the end are nil where a path has no assembly for them.
+type vectorImpl struct {
+	name  string
+	block int
+
+	sumSquares     func(x []float32) (sum, sumSq float64)
+	scaleShift     func(dst, src []float32, scale, shift float32)
+	scaleShiftReLU func(dst, src []float32, scale, shift float32)
+	gradSums       func(dy, x, y []float32, mean float32) (sumDy, sumDyX float64)
+	gradSumsReLU   func(dy, x, y []float32, mean float32) (sumDy, sumDyX float64)
+	gradInput      func(dx, dy, x, y []float32, mean, a, b, c float32)
+	gradInputReLU  func(dx, dy, x, y []float32, mean, a, b, c float32)
+
+	// maxPoolGrad, if not nil, is the 3×3 max-pool gradient with the contract of
+	// maxPoolGrad3x3AVX2; MaxPool3x3Grad falls back to its pure-Go twin otherwise.
+	maxPoolGrad func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)
+	// max3, if not nil, is the element-wise maximum with the contract of max3AVX2.
+	max3 func(dst, a, b, c []float32)
+	// f16to32 and f32to16, if not nil, are the binary16 conversions with the contracts of
+	// float16ToFloat32F16C and float32ToFloat16F16C.
+	f16to32 func(dst []float32, src []uint16)
+	f32to16 func(dst []uint16, src []float32)
+}
+
+var genericVector = &vectorImpl{
+	name:       "generic",
+	block:      1,
+	sumSquares: sumSquaresGeneric,
+	scaleShift: func(dst, src []float32, scale, shift float32) {
+		scaleShiftGeneric(dst, src, scale, shift, false)
+	},
+	scaleShiftReLU: func(dst, src []float32, scale, shift float32) {
+		scaleShiftGeneric(dst, src, scale, shift, true)
+	},
+	gradSums: func(dy, x, y []float32, mean float32) (float64, float64) {
+		return batchNormGradSumsGeneric(dy, x, y, mean, false)
+	},
+	gradSumsReLU: func(dy, x, y []float32, mean float32) (float64, float64) {
+		return batchNormGradSumsGeneric(dy, x, y, mean, true)
+	},
+	gradInput: func(dx, dy, x, y []float32, mean, a, b, c float32) {
+		batchNormGradInputGeneric(dx, dy, x, y, mean, a, b, c, false)
+	},
+	gradInputReLU: func(dx, dy, x, y []float32, mean, a, b, c float32) {
+		batchNormGradInputGeneric(dx, dy, x, y, mean, a, b, c, true)
+	},
+}
+
+// activeVector is the implementation that the element-wise kernels use.
+var activeVector atomic.Pointer[vectorImpl]
+
+func init() {
+	activeVector.Store(vectorImpls()[0])
+}
+
+// vectorImpls returns the implementations that this CPU and build can run, fastest first.
+// The last one is always the pure-Go twin.
+func vectorImpls() []*vectorImpl {
+	return append(asmVectorImpls(), genericVector)
+}
+
+// useVectorImpl makes impl the active implementation and returns a function that restores
+// the previous one.
+func useVectorImpl(impl *vectorImpl) (restore func()) {
+	previous := activeVector.Swap(impl)
+	return func() { activeVector.Store(previous) }
+}

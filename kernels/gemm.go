@@ -218,6 +218,20 @@ func (d *denseB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
 	return dst
 }
 
+// blockPacker is a bSource that packs a block of 16-column micro-panels at once, faster than
+// one panel at a time.
+type blockPacker interface {
+	// packBlock writes rows [pc, pc+kc) and columns [jc, jc+nc) of B into dst as
+	// consecutive micro-panels, as packBBlock lays them out.
+	packBlock(dst []float32, pc, kc, jc, nc int)
+}
+
+// packBlock packs row by row. Rows of NCHW planes are often 4 KiB apart, so reading one
+// 16-column panel at a time touches a new page and the same cache set on every row.
+func (d *denseB) packBlock(dst []float32, pc, kc, jc, nc int) {
+	packBBlock(dst, d.b[pc*d.ldb+jc:], d.ldb, kc, nc)
+}
+
 // panelB is a k×n matrix stored as micro-panels of 16 columns, panel after panel: element
 // (p, j) is at b[(j/16)*k*16 + p*16 + j%16], and columns past n up to a multiple of 16 are
 // zero. Products read it without copying.
@@ -231,20 +245,18 @@ func (s *panelB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
 }
 
 // macroKernel multiplies an mc×kc block of packed A panels by rows [pc, pc+kc) and columns
-// [0, n) of B into C. It packs each kc×nr micro-panel of B into s.b and runs it against every
-// A panel. Full tiles go straight to C. An edge tile is computed whole into s.tile and only
+// [0, n) of B into C. It packs B a block of gemmNC columns at a time into s.bBlock when src
+// is a blockPacker, and one kc×nr micro-panel at a time otherwise, then runs each panel
+// against every A panel. Full tiles go straight to C. An edge tile is computed whole into s.tile and only
 // its rows below mc and columns below n are copied or added to C, so nothing outside the
 // block is written.
 func macroKernel(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource, c []float32,
 	ldc int, accumulate bool, s *gemmScratch) {
-	if d, ok := src.(*denseB); ok && impl.nr == 16 {
-		// Rows of NCHW planes are often 4 KiB apart, so reading one 16-column panel at a
-		// time touches a new page and the same cache set on every row. Packing a block of
-		// panels row by row reads B sequentially.
+	if bp, ok := src.(blockPacker); ok && impl.nr == 16 {
 		for jc := 0; jc < n; jc += gemmNC {
 			nc := min(gemmNC, n-jc)
 			s.bBlock = grow(s.bBlock, kc*roundUp(nc, impl.nr))
-			packBBlock(s.bBlock, d.b[pc*d.ldb+jc:], d.ldb, kc, nc)
+			bp.packBlock(s.bBlock, pc, kc, jc, nc)
 			s.panels = panelB{b: s.bBlock, k: kc}
 			macroKernelPanels(impl, mc, nc, 0, kc, pa, &s.panels, c[jc:], ldc, accumulate, s)
 		}

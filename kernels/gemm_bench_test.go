@@ -107,8 +107,8 @@ func BenchmarkSgemmPacked(b *testing.B) { benchGemm(b, true) }
 // BenchmarkGemmMicroKernel measures the micro-kernel alone: one tile of C from packed A and B
 // panels of kc = gemmKC that stay in the L1 cache, so that the rate is the kernel's own. It
 // runs the FMA peak probe between chunks of kernel calls, with as many operations, and reports
-// the ratio of the two rates as interleaved%peak, which a load that changes during the run
-// affects less than the %peak of a probe measured once.
+// the ratio of the two rates as interleaved%peak. A load that changes during the run affects
+// that ratio less than the %peak of a probe measured once.
 func BenchmarkGemmMicroKernel(b *testing.B) {
 	benchEachPath(b, func(b *testing.B) {
 		impl := activeGemm.Load()

@@ -3,8 +3,8 @@ package kernels
 import "fmt"
 
 // WinogradF43WeightGrad adds to dw the weight gradient of a 3×3, stride-1 convolution from
-// out to in channels, computed in the Winograd domain of F(4×4, 3×3): for each of the 36
-// elements e, dU[e] = Σ_tiles (A·dY·Aᵀ)[e] · (Bᵀ·d·B)[e]ᵀ as one dot-product GEMM, then
+// in to out channels, computed in the Winograd domain of F(4×4, 3×3). For each of the 36
+// elements e, dU[e] = Σ_tiles (A·dY·Aᵀ)[e] · (Bᵀ·d·B)[e]ᵀ is one dot-product GEMM, and then
 // dw = Gᵀ·dU·G for each pair of channels. In im, X holds the inputs and Y the output
 // gradients; Bias, ReLU and Accumulate must be unset. dw is [out, in, 3, 3]. The images go
 // through the GEMMs in groups of about groupTiles tiles. It panics on invalid arguments.

@@ -130,12 +130,14 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 	a := guardedVector(winoInput*rs, uniform(rng))
 	b := guardedVector(winoInput*rs, uniform(rng))
 	m := guardedVector(winoElems*ld, uniform(rng))
+
 	wantV := guardedVector(winoElems*ld, nil)
 	wantOut := guardedVector(winoTile*rs, nil)
 	wantDM := guardedVector(winoElems*ld, nil)
 	genericGemm.winoInput(wantV.data(), ld, a.data(), b.data(), rs, blocks)
 	genericGemm.winoOutput(wantOut.data(), rs, m.data(), ld, blocks, 0.25, true)
 	genericGemm.winoGrad(wantDM.data(), ld, a.data(), rs, blocks)
+
 	for _, impl := range gemmImpls() {
 		v := guardedVector(winoElems*ld, nil)
 		out := guardedVector(winoTile*rs, nil)
@@ -143,6 +145,7 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 		impl.winoInput(v.data(), ld, a.data(), b.data(), rs, blocks)
 		impl.winoOutput(out.data(), rs, m.data(), ld, blocks, 0.25, true)
 		impl.winoGrad(dm.data(), ld, a.data(), rs, blocks)
+
 		for _, c := range []struct {
 			name      string
 			got, want *guarded

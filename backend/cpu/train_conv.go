@@ -58,6 +58,8 @@ func (b *Backend) Conv2DForward(d backend.Conv2DDesc, xb, wb, yb backend.Buffer)
 		return err
 	}
 	if b.useWinograd(d) {
+		// NOTE: the weight is transformed and packed again on every call, here and for the data
+		// gradient. Together that took about 4 % of a width-128 training step in a profile.
 		b.winogradConv(kernels.NewWinogradF43(w.data, d.OutChannels, d.InChannels), x, y,
 			kernels.WinogradImages{Pad: d.PadH})
 		return nil

@@ -106,13 +106,7 @@ func genBatchNormGradSumsAVX2(relu bool) {
 	Label("loop")
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
-	VMOVUPS(Mem{Base: dy}, e)
-	if relu {
-		VCMPPS(Imm(cmpNGE), Mem{Base: y}, zero, mask)
-		VANDPS(mask, e, e)
-	}
-	VMOVUPS(Mem{Base: x}, d)
-	VSUBPS(mean, d, d)
+	loadGradientTerms(e, d, mask, zero, mean, dy, x, y, relu)
 	VCVTPS2PD(e.AsX(), e64[0])
 	VEXTRACTF128(Imm(1), e, half)
 	VCVTPS2PD(half, e64[1])
@@ -137,6 +131,20 @@ func genBatchNormGradSumsAVX2(relu bool) {
 		Return("sumDyX"))
 	VZEROUPPER()
 	RET()
+}
+
+// loadGradientTerms loads 8 elements of the gradient dy into e, zeroed with relu where y is 0
+// or negative (mask is scratch), and of x − mean into d: the terms of both batch-norm
+// gradient kernels.
+func loadGradientTerms(e, d, mask, zero, mean reg.VecVirtual, dy, x, y reg.Register,
+	relu bool) {
+	VMOVUPS(Mem{Base: dy}, e)
+	if relu {
+		VCMPPS(Imm(cmpNGE), Mem{Base: y}, zero, mask)
+		VANDPS(mask, e, e)
+	}
+	VMOVUPS(Mem{Base: x}, d)
+	VSUBPS(mean, d, d)
 }
 
 // zeroPD returns a new YMM register set to zero.
@@ -182,13 +190,7 @@ func genBatchNormGradInputAVX2(relu bool) {
 	Label("loop")
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
-	VMOVUPS(Mem{Base: dy}, e)
-	if relu {
-		VCMPPS(Imm(cmpNGE), Mem{Base: y}, zero, mask)
-		VANDPS(mask, e, e)
-	}
-	VMOVUPS(Mem{Base: x}, d)
-	VSUBPS(mean, d, d)
+	loadGradientTerms(e, d, mask, zero, mean, dy, x, y, relu)
 	VMOVAPS(c, t)
 	VFMADD231PS(b, d, t)
 	VFMADD231PS(a, e, t)

@@ -13,10 +13,11 @@ const (
 )
 
 // genMaxPoolGrad3x3AVX2 emits the gradient of a 3×3, stride-1 max pool over a plane padded
-// with −∞, 8 outputs per pass: the window maximum, then for each of the 9 window positions in
-// row-major order, the lanes whose input equals the maximum and have not matched yet add dy
-// to that position of the padded gradient. Column j of the window adds to gradient plane j,
-// so that no store overlaps a load of the same pass, which would stall store forwarding.
+// with −∞, 8 outputs per pass. It takes the window maximum first. Then, for each of the 9
+// window positions in row-major order, the lanes whose input equals the maximum and have not
+// matched yet add dy to that position of the padded gradient. Column j of the window adds to
+// gradient plane j, so that no store overlaps a load of the same pass, which would stall
+// store forwarding.
 func genMaxPoolGrad3x3AVX2() {
 	TEXT("maxPoolGrad3x3AVX2", NOSPLIT,
 		"func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)")
@@ -129,6 +130,7 @@ func genMax3AVX2() {
 	c := Load(Param("c").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
 	SHRQ(Imm(3), n)
+
 	Label("loop")
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
@@ -138,6 +140,7 @@ func genMax3AVX2() {
 	VMOVUPS(Mem{Base: c}, vc)
 	VMAXPS(vb, va, m)
 	VMAXPS(vc, m, m)
+
 	// u marks the lanes with a NaN input, where the sum is NaN and replaces the maximum.
 	VADDPS(vb, va, sum)
 	VADDPS(vc, sum, sum)
@@ -148,6 +151,7 @@ func genMax3AVX2() {
 	VORPS(vc, u, u)
 	// Go operand order: VBLENDVPS mask, b, a, dst is dst = mask ? b : a.
 	VBLENDVPS(u, sum, m, m)
+
 	VMOVUPS(m, Mem{Base: dst})
 	ADDQ(Imm(32), dst)
 	ADDQ(Imm(32), a)
@@ -155,6 +159,7 @@ func genMax3AVX2() {
 	ADDQ(Imm(32), c)
 	DECQ(n)
 	JMP(LabelRef("loop"))
+
 	Label("done")
 	VZEROUPPER()
 	RET()

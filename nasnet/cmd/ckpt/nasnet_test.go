@@ -161,6 +161,7 @@ func TestConvertToHalfPrecision(t *testing.T) {
 	dir := t.TempDir()
 	full := filepath.Join(dir, "net.safetensors")
 	require.NoError(t, nasnet.SaveCheckpoint(net, full))
+
 	for _, c := range []struct {
 		dtype, ext, stored string
 		tol                float64
@@ -171,6 +172,7 @@ func TestConvertToHalfPrecision(t *testing.T) {
 		if c.ext == ".safetensors" {
 			assert.Equal(t, dataBytes(t, full)/2, dataBytes(t, out), "%s data", c.dtype)
 		}
+
 		loaded, err := nasnet.LoadCheckpoint(out, 0)
 		require.NoError(t, err, c.dtype)
 		got := logitsOf(t, loaded, x)
@@ -181,12 +183,14 @@ func TestConvertToHalfPrecision(t *testing.T) {
 		}
 		assert.Greater(t, maxDiff, 0.0, "%s rounds the weights", c.dtype)
 		assert.Less(t, maxDiff, c.tol*maxAbs, "%s logits", c.dtype)
+
 		if c.ext == ".ckpt" {
 			ts, err := mindspore.ReadFile(out)
 			require.NoError(t, err)
 			assert.Equal(t, c.stored, ts[0].DType)
 		}
 	}
+
 	code, _, errOut := runCkpt("convert", "--dtype", "f8", full, filepath.Join(dir, "x.ckpt"))
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, `--dtype must be f16 or bf16, got "f8"`)

@@ -453,7 +453,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// describeProgress says how far the run of a checkpoint got.
+// describeProgress returns how far the run of a checkpoint got, as an epoch or a step.
 func describeProgress(info nasnet.CheckpointInfo, steps int) string {
 	if info.Step == 0 {
 		return fmt.Sprintf("epoch %d of %d", info.Epoch, info.Config.Epochs)

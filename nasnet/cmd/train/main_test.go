@@ -259,8 +259,8 @@ func TestTrainAndResume(t *testing.T) {
 		filepath.Join(dir, "tuned.safetensors"), "--checkpoint", exported)...)
 	require.NoError(t, err)
 
-	// A log that lost its last lines, as a process killed between its checkpoint and its log
-	// line leaves it, gets them back from the checkpoint on resume; a half-written line goes.
+	// A process killed between its checkpoint and its log line leaves a log without its last
+	// lines. A resume writes them back from the checkpoint and drops a half-written line.
 	logPath := filepath.Join(dir, "whole.jsonl")
 	full, err := os.ReadFile(logPath)
 	require.NoError(t, err)
