@@ -101,6 +101,7 @@ const (
 	OpPool
 	OpConcat
 	OpLinear
+	OpAdd
 )
 
 // Op is one planned layer. Run reads x and writes y; both must have the shapes that the
@@ -144,6 +145,9 @@ type Backend interface {
 	NewLinear(weight, bias *tensor.Tensor) (Op, error)
 	// Concat copies xs, in order, into consecutive channel ranges of y.
 	Concat(y Buffer, xs ...Buffer) error
+	// Add writes the element-wise sum of xs, all of y's shape, into y. y may be xs[0], to
+	// add the others in place, but must not overlap any other of xs.
+	Add(y Buffer, xs ...Buffer) error
 
 	// Sync waits until all submitted work is done.
 	Sync() error

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) backend.Backend) {
 		{"Pool", testPool},
 		{"Linear", testLinear},
 		{"Concat", testConcat},
+		{"Add", testAdd},
 		{"ShapeErrors", testShapeErrors},
 	}
 	for _, tc := range tests {
@@ -275,6 +276,46 @@ func testConcat(t *testing.T, b backend.Backend) {
 		}
 	}
 	require.Error(t, b.Concat(y, bufs[0], bufs[1]), "channel count mismatch")
+}
+
+func testAdd(t *testing.T, b backend.Backend) {
+	r := rand.New(rand.NewPCG(15, 16))
+	n, c, h, w := 2, 3, 5, 3
+	size := n * c * h * w
+	parts := [][]float32{randSlice(r, size, 1), randSlice(r, size, 1), randSlice(r, size, 1)}
+	var bufs []backend.Buffer
+	for _, p := range parts {
+		bufs = append(bufs, upload(t, b, p, n, c, h, w))
+	}
+	want := make([]float32, size)
+	for i := range want {
+		want[i] = parts[0][i] + parts[1][i] + parts[2][i]
+	}
+	y, err := b.NewBuffer(n, c, h, w)
+	require.NoError(t, err)
+	require.NoError(t, b.Add(y, bufs...))
+	assertClose(t, download(t, b, y), want, 1e-6, 0, "sum into a new buffer")
+	require.NoError(t, b.Add(bufs[0], bufs...))
+	assertClose(t, download(t, b, bufs[0]), want, 1e-6, 0, "sum in place")
+
+	// Channel views: channels [1, 3) of a 4-channel buffer gain a 2-channel input.
+	big := randSlice(r, n*4*h*w, 1)
+	small := randSlice(r, n*2*h*w, 1)
+	bigBuf := upload(t, b, big, n, 4, h, w)
+	view, err := b.ChannelView(bigBuf, 1, 3)
+	require.NoError(t, err)
+	require.NoError(t, b.Add(view, view, upload(t, b, small, n, 2, h, w)))
+	plane := h * w
+	for i := range n {
+		for ch := 1; ch < 3; ch++ {
+			for j := range plane {
+				big[(i*4+ch)*plane+j] += small[(i*2+ch-1)*plane+j]
+			}
+		}
+	}
+	assertClose(t, download(t, b, bigBuf), big, 1e-6, 0, "sum into a channel view")
+	require.Error(t, b.Add(y, bufs[0], upload(t, b, small, n, 2, h, w)), "shape mismatch")
+	require.Error(t, b.Add(y), "no inputs")
 }
 
 func testShapeErrors(t *testing.T, b backend.Backend) {
