@@ -19,6 +19,7 @@ type Inference struct {
 	width    int
 	stem     backend.Op
 	cells    [3][3]cellOps
+	modules  [3][3]*moduleOps // the NAS-Bench-101 modules, when the network has a Cell
 	down     backend.Op // 2×2 max pooling between stacks
 	maxPool3 backend.Op
 	avg      backend.Op
@@ -42,8 +43,9 @@ type stageBuffers struct {
 
 type batchBuffers struct {
 	input  backend.Buffer
-	stages [3]stageBuffers
-	pooled backend.Buffer
+	stages  [3]stageBuffers
+	modules [3][3]*moduleBuffers
+	pooled  backend.Buffer
 	logits backend.Buffer
 	out    *tensor.Tensor
 }
@@ -58,6 +60,9 @@ func NewInference(b backend.Backend, net *Network) (*Inference, error) {
 	}
 	for s := range net.Blocks {
 		for i, c := range net.Blocks[s] {
+			if c == nil {
+				continue
+			}
 			ops := &inf.cells[s][i]
 			for k := range c.CBR {
 				ops.cbr[k], err = nn.PlanConvBN(b, c.CBR[k], c.CBRNorm[k], backend.ReLU)
@@ -86,6 +91,11 @@ func NewInference(b backend.Backend, net *Network) (*Inference, error) {
 	}
 	for _, p := range pools {
 		if *p.op, err = b.NewPool(p.desc); err != nil {
+			return nil, err
+		}
+	}
+	if net.Cell != nil {
+		if err := inf.planModules(net); err != nil {
 			return nil, err
 		}
 	}
@@ -126,6 +136,26 @@ func (inf *Inference) run(bufs *batchBuffers) error {
 	if err := inf.stem.Run(bufs.input, bufs.stages[0].a); err != nil {
 		return fmt.Errorf("stem: %w", err)
 	}
+	last := bufs.stages[2].b
+	if inf.modules[0][0] != nil {
+		var err error
+		if last, err = inf.runModules(bufs); err != nil {
+			return err
+		}
+	} else if err := inf.runCells(bufs); err != nil {
+		return err
+	}
+	if err := inf.avg.Run(last, bufs.pooled); err != nil {
+		return fmt.Errorf("average pool: %w", err)
+	}
+	if err := inf.head.Run(bufs.pooled, bufs.logits); err != nil {
+		return fmt.Errorf("linear: %w", err)
+	}
+	return nil
+}
+
+// runCells runs the stem's output through the cells of the ReNAS network.
+func (inf *Inference) runCells(bufs *batchBuffers) error {
 	for s := range inf.cells {
 		st := &bufs.stages[s]
 		if s > 0 {
@@ -143,12 +173,6 @@ func (inf *Inference) run(bufs *batchBuffers) error {
 				return fmt.Errorf("block%d.%d: %w", s+1, i, err)
 			}
 		}
-	}
-	if err := inf.avg.Run(bufs.stages[2].b, bufs.pooled); err != nil {
-		return fmt.Errorf("average pool: %w", err)
-	}
-	if err := inf.head.Run(bufs.pooled, bufs.logits); err != nil {
-		return fmt.Errorf("linear: %w", err)
 	}
 	return nil
 }
@@ -216,6 +240,19 @@ func (inf *Inference) buffers(n int) (*batchBuffers, error) {
 		return h
 	}
 	bufs.input = alloc(3, ImageSize)
+	if inf.modules[0][0] != nil {
+		if err == nil {
+			err = inf.allocModules(n, bufs)
+		}
+		w := inf.modules[2][2].w
+		bufs.pooled = alloc(w.channels[w.last()], 1)
+		bufs.logits = alloc(NumClasses, 1)
+		if err != nil {
+			return nil, fmt.Errorf("allocating buffers for batch %d: %w", n, err)
+		}
+		inf.byBatch[n] = bufs
+		return bufs, nil
+	}
 	for s, side := range []int{32, 16, 8} {
 		st := &bufs.stages[s]
 		st.a, st.b = alloc(c, side), alloc(c, side)

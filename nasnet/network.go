@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/renasgo/renas/nasnet/nasbench"
 	"github.com/renasgo/renas/nn"
 )
 
@@ -42,13 +43,18 @@ type Cell struct {
 	ProjNorm [6]*nn.BatchNorm2d
 }
 
-// Network is the ReNAS network with its parameters.
+// Network is a CIFAR-10 network with its parameters: the ReNAS network, whose cells are
+// Blocks, or, when Cell is set, the NAS-Bench-101 network built around that cell, whose
+// cells are Modules. Both start with the stem Conv1 and BN1 of Width channels and end with
+// global average pooling and Head.
 type Network struct {
-	Width  int
-	Conv1  *nn.Conv2d
-	BN1    *nn.BatchNorm2d
-	Blocks [3][3]*Cell
-	Head   *nn.Linear
+	Width   int
+	Conv1   *nn.Conv2d
+	BN1     *nn.BatchNorm2d
+	Blocks  [3][3]*Cell
+	Cell    *nasbench.Spec
+	Modules [3][3]*Module
+	Head    *nn.Linear
 }
 
 // New returns a network of the given width with weights drawn from a generator seeded with
@@ -83,9 +89,18 @@ func New(width int, seed uint64) (*Network, error) {
 }
 
 // Params returns every parameter with its MindSpore name, in a fixed order: the stem, the
-// cells stack by stack, then the head.
+// cells stack by stack, then the head. The modules of a NAS-Bench-101 network are named
+// stackS.moduleI.vertex_V (and .output) after NAS-Bench-101's scopes.
 func (net *Network) Params() []nn.Param {
 	ps := append(net.Conv1.Params("conv1"), net.BN1.Params("bn1")...)
+	if net.Cell != nil {
+		for s := range net.Modules {
+			for i, m := range net.Modules[s] {
+				ps = append(ps, m.params(fmt.Sprintf("stack%d.module%d.", s, i))...)
+			}
+		}
+		return append(ps, net.Head.Params("linear")...)
+	}
 	for s := range net.Blocks {
 		for i, c := range net.Blocks[s] {
 			prefix := fmt.Sprintf("block%d.%d.", s+1, i)
@@ -107,6 +122,15 @@ func (net *Network) Params() []nn.Param {
 func (net *Network) MACs() int64 {
 	c := int64(net.Width)
 	total := int64(32*32) * 3 * 9 * c
+	if net.Cell != nil {
+		for s, side := range []int{32, 16, 8} {
+			for _, m := range net.Modules[s] {
+				total += m.macs(side)
+			}
+		}
+		head := net.Head.Weight.Shape()
+		return total + int64(head[0]*head[1])
+	}
 	for _, side := range []int64{32, 16, 8} {
 		px := side * side
 		perCell := 3*px*c*c*9 + 6*px*c*(c/2)

@@ -131,7 +131,7 @@ func cellCost(s Spec, in, out, size int) CellCost {
 	last := n - 1
 	pixels := int64(size * size)
 	cc := CellCost{InChannels: in, OutChannels: out, Size: size,
-		VertexChannels: vertexChannels(s, in, out), Vertices: make([]Cost, n)}
+		VertexChannels: s.VertexChannels(in, out), Vertices: make([]Cost, n)}
 	for v := 1; v < last; v++ {
 		c := cc.VertexChannels[v]
 		var vc Cost
@@ -162,11 +162,11 @@ func cellCost(s Spec, in, out, size int) CellCost {
 	return cc
 }
 
-// vertexChannels is NAS-Bench-101's compute_vertex_channels: the output channels are split
-// evenly across the interior vertices that feed the output, the first ones taking one more
-// for the remainder, and every other interior vertex takes the max of its interior
-// successors.
-func vertexChannels(s Spec, in, out int) []int {
+// VertexChannels returns the channel count of every vertex of a cell that maps in channels to
+// out, as NAS-Bench-101's compute_vertex_channels does: the output channels are split evenly
+// across the interior vertices that feed the output, the first ones taking one more for the
+// remainder, and every other interior vertex takes the max of its interior successors.
+func (s Spec) VertexChannels(in, out int) []int {
 	n := s.n
 	last := n - 1
 	channels := make([]int, n)

@@ -75,7 +75,7 @@ func TestVertexChannelsRemainder(t *testing.T) {
 		{0, 0, 0, 0, 0, 1},
 		{0, 0, 0, 0, 0, 0},
 	}, []Op{OpInput, OpConv1x1, OpConv3x3, OpConv3x3, OpMaxPool3x3, OpOutput})
-	assert.Equal(t, []int{128, 43, 43, 43, 42, 128}, vertexChannels(s, 128, 128))
+	assert.Equal(t, []int{128, 43, 43, 43, 42, 128}, s.VertexChannels(128, 128))
 }
 
 func TestCostRejectsBadNetwork(t *testing.T) {
