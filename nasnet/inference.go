@@ -20,7 +20,7 @@ type Inference struct {
 	stem     backend.Op
 	cells    [3][3]cellOps
 	modules  [3][3]*moduleOps // the NAS-Bench-101 modules, when the network has a Cell
-	down     backend.Op // 2×2 max pooling between stacks
+	down     backend.Op       // 2×2 max pooling between stacks
 	maxPool3 backend.Op
 	avg      backend.Op
 	head     backend.Op
@@ -42,12 +42,12 @@ type stageBuffers struct {
 }
 
 type batchBuffers struct {
-	input  backend.Buffer
+	input   backend.Buffer
 	stages  [3]stageBuffers
 	modules [3][3]*moduleBuffers
 	pooled  backend.Buffer
-	logits backend.Buffer
-	out    *tensor.Tensor
+	logits  backend.Buffer
+	out     *tensor.Tensor
 }
 
 // NewInference plans net on b. The weights are copied (folded with the batch
