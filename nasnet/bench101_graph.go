@@ -48,33 +48,45 @@ func (w *wiring) last() int { return len(w.channels) - 1 }
 // of vertex v and out[v] its output, a channel view of y when v feeds the output. When v
 // sums several tensors, sum[v] lists them (in[v] first when the projection writes it) and
 // Add writes their sum into in[v]; otherwise in[v] is the projection, or a view of its one
-// source. extra holds the projection that the output adds to the concatenation.
+// source. extra holds the projection that the output adds to the concatenation. For
+// training, which needs every layer's output after the sums, proj[v] holds the projection
+// that vertex v sums, and when concat is set the vertices that feed the output write buffers
+// of their own, which are then concatenated into y.
 type moduleBuffers struct {
 	x, y    backend.Buffer
 	in, out []backend.Buffer
 	sum     [][]backend.Buffer
 	extra   backend.Buffer
+	concat  []backend.Buffer
+	proj    []backend.Buffer
 }
 
 // allocFunc returns a buffer of c channels for the role named by key.
 type allocFunc func(key string, c int) (backend.Buffer, error)
 
-func newModuleBuffers(be backend.Backend, w *wiring, x, y backend.Buffer,
-	alloc allocFunc) (*moduleBuffers, error) {
+// newModuleBuffers wires the buffers of a module run from x into y. With keepOutputs, no
+// sum overwrites the output of a layer.
+func newModuleBuffers(be backend.Backend, w *wiring, x, y backend.Buffer, alloc allocFunc,
+	keepOutputs bool) (*moduleBuffers, error) {
 	n := len(w.channels)
 	last := n - 1
 	mb := &moduleBuffers{x: x, y: y, in: make([]backend.Buffer, n),
-		out: make([]backend.Buffer, n), sum: make([][]backend.Buffer, n)}
+		out: make([]backend.Buffer, n), sum: make([][]backend.Buffer, n),
+		proj: make([]backend.Buffer, n)}
+	separate := keepOutputs && w.projected[last] && n > 2
 	var err error
 	for v := 1; v < last; v++ {
 		c := w.channels[v]
-		if w.offset[v] >= 0 {
+		if w.offset[v] >= 0 && !separate {
 			mb.out[v], err = be.ChannelView(y, w.offset[v], w.offset[v]+c)
 		} else {
 			mb.out[v], err = alloc(fmt.Sprintf("out%d", v), c)
 		}
 		if err != nil {
 			return nil, err
+		}
+		if separate && w.offset[v] >= 0 {
+			mb.concat = append(mb.concat, mb.out[v])
 		}
 		srcs := make([]backend.Buffer, len(w.sources[v]))
 		for k, s := range w.sources[v] {
@@ -95,7 +107,14 @@ func newModuleBuffers(be backend.Backend, w *wiring, x, y backend.Buffer,
 			return nil, err
 		}
 		if w.projected[v] && mb.sum[v] != nil {
-			mb.sum[v] = append([]backend.Buffer{mb.in[v]}, mb.sum[v]...)
+			target := mb.in[v]
+			if keepOutputs {
+				if target, err = alloc(fmt.Sprintf("proj%d", v), c); err != nil {
+					return nil, err
+				}
+				mb.proj[v] = target
+			}
+			mb.sum[v] = append([]backend.Buffer{target}, mb.sum[v]...)
 		}
 	}
 	if w.projected[last] && n > 2 {
@@ -109,6 +128,9 @@ func newModuleBuffers(be backend.Backend, w *wiring, x, y backend.Buffer,
 // projectionTarget returns the buffer that the projection feeding vertex v writes.
 func (mb *moduleBuffers) projectionTarget(w *wiring, v int) backend.Buffer {
 	if v < w.last() {
+		if mb.proj[v] != nil {
+			return mb.proj[v]
+		}
 		return mb.in[v]
 	}
 	if mb.extra != nil {
@@ -140,6 +162,11 @@ func forwardModule(be backend.Backend, w *wiring, mb *moduleBuffers, project,
 	}
 	if !w.projected[last] {
 		return nil
+	}
+	if mb.concat != nil {
+		if err := be.Concat(mb.y, mb.concat...); err != nil {
+			return fmt.Errorf("output concatenation: %w", err)
+		}
 	}
 	if err := project(last); err != nil {
 		return fmt.Errorf("output projection: %w", err)

@@ -96,8 +96,8 @@ func (inf *Inference) allocModules(n int, bufs *batchBuffers) error {
 		}
 		for i, ops := range inf.modules[s] {
 			y := ys[i%2]
-			if bufs.modules[s][i], err = newModuleBuffers(inf.be, ops.w, x, y,
-				alloc); err != nil {
+			if bufs.modules[s][i], err = newModuleBuffers(inf.be, ops.w, x, y, alloc,
+				false); err != nil {
 				return err
 			}
 			x = y

@@ -56,6 +56,7 @@ type Trainer struct {
 	stageIn  [3]backend.Buffer
 	cells    [3][3]*trainCell
 	grads    [3]*gradients
+	modules  [3][3]*trainModule // the NAS-Bench-101 modules, when the network has a Cell
 	avgOut   backend.Buffer
 	logits   backend.Buffer
 	dLogits  backend.Buffer
@@ -98,7 +99,11 @@ func NewTrainer(b backend.Backend, net *Network, cfg TrainConfig) (*Trainer, err
 			return nil, err
 		}
 	}
-	if err := tr.buildGraph(); err != nil {
+	build := tr.buildGraph
+	if net.Cell != nil {
+		build = tr.buildModules
+	}
+	if err := build(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	return tr, nil
@@ -159,13 +164,27 @@ func (tr *Trainer) buildGraph() error {
 		}
 	}
 	tr.stem.out = tr.stageIn[0]
-	tr.avgOut = alloc(c, 1)
-	tr.logits = alloc(NumClasses, 1)
-	tr.dLogits = alloc(NumClasses, 1)
-	tr.dAvg = alloc(c, 1)
+	if err != nil {
+		return err
+	}
+	return tr.buildHead(c)
+}
+
+// buildHead allocates the buffers of the average pool and dense layer on c channels.
+func (tr *Trainer) buildHead(c int) error {
+	n := tr.cfg.BatchSize
+	var err error
+	for _, b := range []struct {
+		buf *backend.Buffer
+		c   int
+	}{{&tr.avgOut, c}, {&tr.logits, NumClasses}, {&tr.dLogits, NumClasses}, {&tr.dAvg, c}} {
+		if *b.buf, err = tr.be.NewBuffer(n, b.c, 1, 1); err != nil {
+			return err
+		}
+	}
 	tr.host = tensor.Zeros(n, NumClasses)
 	tr.hostGrad = tensor.Zeros(n, NumClasses, 1, 1)
-	return err
+	return nil
 }
 
 func (tr *Trainer) newCell(s, i int, x backend.Buffer, side int) (*trainCell, error) {
@@ -294,6 +313,9 @@ func (tr *Trainer) forward() error {
 	if err := tr.forwardUnit(tr.stem, tr.input); err != nil {
 		return fmt.Errorf("stem: %w", err)
 	}
+	if tr.net.Cell != nil {
+		return tr.forwardModules()
+	}
 	for s := range tr.cells {
 		if s > 0 {
 			if err := tr.downOp.Run(tr.cells[s-1][2].out, tr.stageIn[s]); err != nil {
@@ -335,6 +357,9 @@ func (tr *Trainer) forwardCell(c *trainCell) error {
 }
 
 func (tr *Trainer) backward() error {
+	if tr.net.Cell != nil {
+		return tr.backwardModules()
+	}
 	head := tr.paramByName
 	w, b := head["linear.weight"], head["linear.bias"]
 	if err := tr.be.LinearBackward(tr.avgOut, w.value, tr.dLogits, tr.dAvg, w.grad, b.grad,
