@@ -120,3 +120,28 @@ func (m *Module) macs(side int) int64 {
 	}
 	return total
 }
+
+// newNetwork returns the ReNAS network, or the NAS-Bench-101 network around cell when cell
+// is not nil.
+func newNetwork(cell *nasbench.Spec, width int, seed uint64) (*Network, error) {
+	if cell != nil {
+		return NewBench101(*cell, width, seed)
+	}
+	return New(width, seed)
+}
+
+// cellCode returns the code of cell, or 0 for nil.
+func cellCode(cell *nasbench.Spec) uint64 {
+	if cell == nil {
+		return 0
+	}
+	return cell.Code()
+}
+
+// cellName describes a network's cell for messages.
+func cellName(cell *nasbench.Spec) string {
+	if cell == nil {
+		return "none (the ReNAS network)"
+	}
+	return cell.String()
+}

@@ -107,3 +107,21 @@ func (inf *Inference) allocModules(n int, bufs *batchBuffers) error {
 	bufs.stages[0].a = bufs.modules[0][0].x
 	return nil
 }
+
+// moduleFloatsPerImage bounds the module activations of one image: per stack, the input,
+// two outputs and an input and output buffer per vertex.
+func (inf *Inference) moduleFloatsPerImage() int64 {
+	var floats int64
+	in := int64(inf.width)
+	for s, side := range []int64{32, 16, 8} {
+		w := inf.modules[s][0].w
+		out := int64(w.channels[w.last()])
+		perStack := in + 3*out
+		for _, c := range w.channels[1:w.last()] {
+			perStack += 2 * int64(c)
+		}
+		floats += perStack * side * side
+		in = out
+	}
+	return floats + 3*in
+}

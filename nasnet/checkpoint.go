@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/renasgo/renas/nasnet/nasbench"
 	"github.com/renasgo/renas/nn"
 	"github.com/renasgo/renas/nn/mindspore"
 	"github.com/renasgo/renas/tensor"
@@ -37,6 +38,12 @@ func isOptimizerState(name string) bool {
 // optimizer state is ignored whatever its type, and any other extra tensor is an error.
 // Errors name the file.
 func LoadCheckpoint(path string, width int) (*Network, error) {
+	return LoadCellCheckpoint(path, nil, width)
+}
+
+// LoadCellCheckpoint is LoadCheckpoint for the NAS-Bench-101 network around cell, or for the
+// ReNAS network when cell is nil.
+func LoadCellCheckpoint(path string, cell *nasbench.Spec, width int) (*Network, error) {
 	raw, err := readRaw(path)
 	if err != nil {
 		return nil, err
@@ -50,9 +57,13 @@ func LoadCheckpoint(path string, width int) (*Network, error) {
 			return nil, fmt.Errorf("%s: no 4-D conv1.weight to take the width from", path)
 		}
 	}
-	net, err := New(width, 0)
+	net, err := newNetwork(cell, width, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if cell == nil && holdsModules(raw) {
+		return nil, fmt.Errorf("%s: holds a NAS-Bench-101 network; give its cell (--cell)",
+			path)
 	}
 
 	params := net.Params()
@@ -144,6 +155,16 @@ func SaveCheckpoint(net *Network, path string) error {
 		return fmt.Errorf("%s: unsupported checkpoint format %q (want .safetensors or .ckpt)",
 			path, ext)
 	}
+}
+
+// holdsModules reports whether a checkpoint has the modules of a NAS-Bench-101 network.
+func holdsModules(tensors []nn.RawTensor) bool {
+	for _, t := range tensors {
+		if strings.HasPrefix(t.Name, "stack0.module0.") {
+			return true
+		}
+	}
+	return false
 }
 
 // widthOf returns the width of the network stored in a checkpoint, read from the shape of

@@ -207,6 +207,9 @@ func (inf *Inference) cell(ops *cellOps, st *stageBuffers, x backend.Buffer,
 func (inf *Inference) BytesPerImage() int64 {
 	c := int64(inf.width)
 	floats := int64(3*ImageSize*ImageSize) + c + NumClasses
+	if inf.modules[0][0] != nil {
+		return 4 * (floats + inf.moduleFloatsPerImage())
+	}
 	for _, side := range []int64{32, 16, 8} {
 		floats += 8 * c * side * side // a, b and six intermediates per stage
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/renasgo/renas/backend"
 	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nasnet/nasbench"
 	"github.com/renasgo/renas/nn"
 	"github.com/renasgo/renas/tensor"
 )
@@ -26,7 +27,10 @@ const dataStream = 0x646174612f617567
 // LoopConfig is the configuration of a training run. A checkpoint stores all of it, and a
 // run resumes only with the same values, because each of them changes the weights.
 type LoopConfig struct {
-	Width  int
+	Width int
+	// Cell, when set, trains the NAS-Bench-101 network around it (see NewBench101) in
+	// place of the ReNAS network.
+	Cell   *nasbench.Spec
 	Epochs int
 	// WarmupEpochs is the length of the linear learning-rate warm-up; see CosineSchedule.
 	WarmupEpochs int
@@ -141,7 +145,7 @@ func NewTrainLoop(be backend.Backend, cfg LoopConfig, train *cifar10.Set) (*Trai
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train loop: %w", err)
 	}
-	net, err := New(cfg.Width, cfg.Seed)
+	net, err := newNetwork(cfg.Cell, cfg.Width, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +163,10 @@ func NewTrainLoopFrom(be backend.Backend, cfg LoopConfig, train *cifar10.Set,
 	if net.Width != cfg.Width {
 		return nil, fmt.Errorf("train loop: the initial network has width %d, the run %d",
 			net.Width, cfg.Width)
+	}
+	if cellCode(net.Cell) != cellCode(cfg.Cell) {
+		return nil, fmt.Errorf("train loop: the initial network has cell %s, the run %s",
+			cellName(net.Cell), cellName(cfg.Cell))
 	}
 	if train.Len() < cfg.Train.BatchSize {
 		return nil, fmt.Errorf("train loop: the training set has %d images, fewer than the "+
@@ -388,6 +396,7 @@ var checkpointHistory = []func(m *EpochMetrics) *float64{
 type loopRecord struct {
 	format      uint64
 	cfg         LoopConfig
+	cell        uint64 // cellCode of cfg.Cell
 	trainImages int
 	epoch       int
 	step        int
@@ -405,6 +414,13 @@ var partialFields = []struct {
 	{"train.partial_correct", func(r *loopRecord) any { return &r.partial.correct }},
 	{"train.partial_seconds", func(r *loopRecord) any { return &r.partial.seconds }},
 }
+
+// cellField stores the cell of a NAS-Bench-101 network; checkpoints of the ReNAS network
+// do not have it.
+var cellField = struct {
+	name  string
+	field func(r *loopRecord) any
+}{"train.cell", func(r *loopRecord) any { return &r.cell }}
 
 // loopFields lists the scalar fields of a checkpoint: the tensor name and a pointer to the
 // field, of one of the types that fieldBits accepts.
@@ -577,11 +593,14 @@ func (l *TrainLoop) SaveCheckpoint(path string) error {
 	}
 	tensors = append(tensors, opt...)
 
-	rec := loopRecord{format: checkpointFormat, cfg: l.cfg, trainImages: l.train.Len(),
-		epoch: l.epoch, step: l.step, partial: l.partial}
+	rec := loopRecord{format: checkpointFormat, cfg: l.cfg, cell: cellCode(l.cfg.Cell),
+		trainImages: l.train.Len(), epoch: l.epoch, step: l.step, partial: l.partial}
 	fields := loopFields
 	if l.step > 0 {
 		fields = append(slices.Clip(fields), partialFields...)
+	}
+	if rec.cell != 0 {
+		fields = append(slices.Clip(fields), cellField)
 	}
 	for _, f := range fields {
 		tensors = append(tensors, nn.NamedTensor{Name: f.name,
@@ -705,7 +724,7 @@ func decodeLoopRecord(tensors map[string]*tensor.Tensor) (*loopRecord, error) {
 		}
 		setFieldBits(f.field(rec), bits)
 	}
-	for _, f := range partialFields {
+	for _, f := range append(slices.Clip(partialFields), cellField) {
 		if t, ok := tensors[f.name]; ok {
 			bits, err := tensorUint64(t)
 			if err != nil {
@@ -717,6 +736,13 @@ func decodeLoopRecord(tensors map[string]*tensor.Tensor) (*loopRecord, error) {
 	if rec.format != checkpointFormat {
 		return nil, fmt.Errorf("checkpoint format %d is not supported (want %d)", rec.format,
 			checkpointFormat)
+	}
+	if rec.cell != 0 {
+		cell, err := nasbench.SpecFromCode(rec.cell)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cellField.name, err)
+		}
+		rec.cfg.Cell = &cell
 	}
 	return rec, nil
 }
@@ -738,8 +764,12 @@ func ResumeTrainLoop(be backend.Backend, path string, cfg LoopConfig,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	want := loopRecord{format: checkpointFormat, cfg: cfg, trainImages: train.Len(),
-		epoch: rec.epoch}
+	want := loopRecord{format: checkpointFormat, cfg: cfg, cell: cellCode(cfg.Cell),
+		trainImages: train.Len(), epoch: rec.epoch}
+	if rec.cell != want.cell {
+		return nil, fmt.Errorf("%s: %w: it has cell %s, this run has %s", path,
+			ErrConfigMismatch, cellName(rec.cfg.Cell), cellName(cfg.Cell))
+	}
 	for _, f := range loopFields {
 		stored, requested := f.field(rec), f.field(&want)
 		if fieldBits(stored) != fieldBits(requested) {

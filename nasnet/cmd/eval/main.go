@@ -27,6 +27,7 @@ import (
 	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nasnet/nasbench"
 	"github.com/renasgo/renas/nn"
 )
 
@@ -38,6 +39,8 @@ type config struct {
 	threads    int
 	limit      int
 	width      int
+	cellPath   string
+	cell       *nasbench.Spec
 	seed       uint64
 	saveLogits string
 	json       bool
@@ -71,6 +74,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.limit, "limit", 0, "evaluate only the first N test images (0: all 10,000)")
 	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: from the checkpoint, "+
 		"or 128 without one)")
+	fs.StringVar(&cfg.cellPath, "cell", "",
+		"evaluate the NAS-Bench-101 network around the cell in this JSON spec file "+
+			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random initialisation without --checkpoint")
 	fs.StringVar(&cfg.saveLogits, "save-logits", "",
 		"write the logits as a float32 [N,10] NumPy .npy file")
@@ -108,6 +114,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			nasnet.MaxWidth, cfg.width)
 	case cfg.precision != "fp32" && cfg.precision != "fp16" && cfg.precision != "bf16":
 		return nil, fmt.Errorf("--precision must be fp32, fp16 or bf16, got %q", cfg.precision)
+	}
+	if cfg.cellPath != "" {
+		cell, err := nasbench.ReadSpecFile(cfg.cellPath)
+		if err != nil {
+			return nil, fmt.Errorf("--cell: %w", err)
+		}
+		cfg.cell = &cell
 	}
 	if cfg.saveLogits != "" {
 		if err := nn.CheckOutputPath(cfg.saveLogits); err != nil {
@@ -194,14 +207,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// by a run that fails.
 	var text bytes.Buffer
 	if cfg.json {
-		js, err := json.Marshal(jsonResult{res, net.Width, be.Platform(), be.Describe(),
-			cfg.precision})
+		js, err := json.Marshal(jsonResult{res, net.Width, cellHash(net), be.Platform(),
+			be.Describe(), cfg.precision})
 		if err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
 		text.Write(append(js, '\n'))
 	} else {
-		printResult(&text, res, net.Width, be.Describe())
+		network := fmt.Sprintf("width %d", net.Width)
+		if net.Cell != nil {
+			network = fmt.Sprintf("NAS-Bench-101 cell %s, width %d", cellHash(net), net.Width)
+		}
+		printResult(&text, res, network, be.Describe())
 	}
 	if cfg.saveLogits != "" {
 		err := nn.WriteFileAtomic(cfg.saveLogits, func(w io.Writer) error {
@@ -229,7 +246,9 @@ func storeFloat16(net *nasnet.Network) {
 // jsonResult is the --json output: the result with the network and backend it came from.
 type jsonResult struct {
 	*nasnet.EvalResult
-	Width    int    `json:"width"`
+	Width int `json:"width"`
+	// Cell is the NAS-Bench-101 hash of the cell; empty for the ReNAS network.
+	Cell     string `json:"cell,omitempty"`
 	Platform string `json:"platform"`
 	Backend  string `json:"backend"`
 	// Precision is the precision that ran: "fp32", or "fp16" for binary16 weights.
@@ -251,17 +270,28 @@ func checkMemory(inf *nasnet.Inference, batch int) error {
 
 func loadNetwork(cfg *config) (*nasnet.Network, error) {
 	if cfg.checkpoint != "" {
-		return nasnet.LoadCheckpoint(cfg.checkpoint, cfg.width)
+		return nasnet.LoadCellCheckpoint(cfg.checkpoint, cfg.cell, cfg.width)
 	}
 	width := cfg.width
 	if width == 0 {
 		width = nasnet.DefaultWidth
 	}
+	if cfg.cell != nil {
+		return nasnet.NewBench101(*cfg.cell, width, cfg.seed)
+	}
 	return nasnet.New(width, cfg.seed)
 }
 
-func printResult(w io.Writer, res *nasnet.EvalResult, width int, describe string) {
-	fmt.Fprintf(w, "CIFAR-10 test set: %d images, width %d, %s\n", res.Images, width, describe)
+// cellHash returns the NAS-Bench-101 hash of the network's cell, or "" for the ReNAS network.
+func cellHash(net *nasnet.Network) string {
+	if net.Cell == nil {
+		return ""
+	}
+	return net.Cell.Hash()
+}
+
+func printResult(w io.Writer, res *nasnet.EvalResult, network, describe string) {
+	fmt.Fprintf(w, "CIFAR-10 test set: %d images, %s, %s\n", res.Images, network, describe)
 	fmt.Fprintf(w, "top-1   %6.2f %%\n", 100*res.Top1)
 	fmt.Fprintf(w, "top-5   %6.2f %%\n", 100*res.Top5)
 	fmt.Fprintf(w, "loss    %8.4f\n", res.Loss)

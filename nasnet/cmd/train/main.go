@@ -31,6 +31,7 @@ import (
 	"github.com/renasgo/renas/internal/cli"
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
+	"github.com/renasgo/renas/nasnet/nasbench"
 	"github.com/renasgo/renas/nasnet/plot"
 	"github.com/renasgo/renas/nn"
 )
@@ -101,6 +102,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&lc.Width, "width", 32, "network width in channels (even)")
+	var cellPath string
+	fs.StringVar(&cellPath, "cell", "",
+		"train the NAS-Bench-101 network around the cell in this JSON spec file "+
+			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")
 	fs.IntVar(&lc.Epochs, "epochs", 108,
 		"passes over the training set (108 is NAS-Bench-101's longest budget)")
 	fs.IntVar(&lc.Train.BatchSize, "batch-size", 128,
@@ -171,6 +176,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 
 	fs.Visit(func(f *flag.Flag) { cfg.set[f.Name] = true })
+	if cellPath != "" {
+		cell, err := nasbench.ReadSpecFile(cellPath)
+		if err != nil {
+			return nil, fmt.Errorf("--cell: %w", err)
+		}
+		lc.Cell = &cell
+	}
 	lc.Train.Momentum = float32(momentum)
 	lc.Train.WeightDecay = float32(weightDecay)
 	lc.Train.LabelSmoothing = float32(smoothing)
@@ -239,6 +251,12 @@ var trainingFlags = []struct {
 }{
 	{"width", func(c *config, s nasnet.CheckpointInfo) { c.loop.Width = s.Config.Width },
 		func(c *config) any { return c.loop.Width }},
+	{"cell", func(c *config, s nasnet.CheckpointInfo) {
+		// The same cell keeps the given spec, so that the configurations compare equal.
+		if cellCode(c.loop.Cell) != cellCode(s.Config.Cell) {
+			c.loop.Cell = s.Config.Cell
+		}
+	}, func(c *config) any { return cellLabel(c.loop.Cell) }},
 	{"epochs", func(c *config, s nasnet.CheckpointInfo) { c.loop.Epochs = s.Config.Epochs },
 		func(c *config) any { return c.loop.Epochs }},
 	{"batch-size", func(c *config, s nasnet.CheckpointInfo) {
@@ -312,8 +330,11 @@ func outputPaths(cfg *config) (string, string, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", "", fmt.Errorf("creating the default --out folder: %w", err)
 		}
-		out = filepath.Join(dir, fmt.Sprintf("width%d-seed%d.safetensors", cfg.loop.Width,
-			cfg.loop.Seed))
+		name := fmt.Sprintf("width%d-seed%d.safetensors", cfg.loop.Width, cfg.loop.Seed)
+		if cfg.loop.Cell != nil {
+			name = "cell" + cfg.loop.Cell.Hash()[:8] + "-" + name
+		}
+		out = filepath.Join(dir, name)
 	}
 	if cfg.resume == "" {
 		if _, err := os.Stat(out); err == nil {
@@ -392,7 +413,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("training", "width", cfg.loop.Width, "epochs", cfg.loop.Epochs,
+	log.Info("training", "width", cfg.loop.Width, "cell", cellLabel(cfg.loop.Cell),
+		"epochs", cfg.loop.Epochs,
 		"from_epoch", loop.Epoch(), "from_step", loop.Step(), "train_images", train.Len(),
 		"steps_per_epoch", loop.StepsPerEpoch(), "batch_size", cfg.loop.Train.BatchSize,
 		"checkpoint", out, "backend", be.Describe())
@@ -484,6 +506,22 @@ func loadData(cfg *config) (train, test *cifar10.Set, err error) {
 	return train, test, nil
 }
 
+// cellCode returns the code of a cell, or 0 for the ReNAS network.
+func cellCode(cell *nasbench.Spec) uint64 {
+	if cell == nil {
+		return 0
+	}
+	return cell.Code()
+}
+
+// cellLabel names a network's cell in messages: its NAS-Bench-101 hash, or "renas".
+func cellLabel(cell *nasbench.Spec) string {
+	if cell == nil {
+		return "renas"
+	}
+	return cell.Hash()
+}
+
 func evalCount(cfg *config, test *cifar10.Set) int {
 	if cfg.evalLimit > 0 {
 		return cfg.evalLimit
@@ -497,7 +535,7 @@ func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.Train
 		if !cfg.set["width"] {
 			width = 0 // take the width from the checkpoint
 		}
-		net, err := nasnet.LoadCheckpoint(cfg.checkpoint, width)
+		net, err := nasnet.LoadCellCheckpoint(cfg.checkpoint, cfg.loop.Cell, width)
 		if err != nil {
 			return nil, fmt.Errorf("--checkpoint: %w", err)
 		}
