@@ -35,11 +35,12 @@ type Module struct {
 	Projections             []*ConvBN
 }
 
-// NewBench101 returns the network that NAS-Bench-101 builds around cell: a 3×3 stem of width
-// channels, three stacks of three modules with a 2×2 max pool before the second and third,
-// which double the channels (to 4·width in the last stack), global average pooling and a
-// dense layer. Weights are drawn from a generator seeded with seed; batch normalization is
-// the identity. Every vertex must get at least one channel.
+// NewBench101 returns the network that NAS-Bench-101 builds around cell. A 3×3 stem of width
+// channels comes first, then three stacks of three modules with a 2×2 max pool before the
+// second and third. Those two stacks double the channels, to 4·width in the last one. Global
+// average pooling and a dense layer end the network. Weights are drawn from a generator
+// seeded with seed, and batch normalization is the identity. Every vertex must get at least
+// one channel.
 func NewBench101(cell nasbench.Spec, width int, seed uint64) (*Network, error) {
 	if width <= 0 || width%2 != 0 || width > MaxWidth {
 		return nil, fmt.Errorf("nasnet: width must be a positive even number up to %d, got %d",

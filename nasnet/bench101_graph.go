@@ -8,9 +8,9 @@ import (
 )
 
 // wiring is how the vertices of a NAS-Bench-101 module connect, as NAS-Bench-101's
-// build_module wires them: an interior vertex sums the outputs of its interior sources,
-// truncated to its channels, and the projection of the module input when the input feeds it;
-// the output concatenates the vertices that feed it and adds the projection of the input
+// build_module wires them. An interior vertex sums the outputs of its interior sources,
+// truncated to its channels, and the projection of the module input when the input feeds it.
+// The output concatenates the vertices that feed it, and adds the projection of the input
 // when the input feeds it too.
 type wiring struct {
 	cell      nasbench.Spec

@@ -67,7 +67,7 @@ func (inf *Inference) runModules(bufs *batchBuffers) (backend.Buffer, error) {
 	return bufs.modules[2][2].y, nil
 }
 
-// moduleBuffers allocates the module activations of batch size n. The modules of a stack
+// allocModules allocates the module activations of batch size n. The modules of a stack
 // run one after another, so they share the buffers of each vertex; their outputs
 // alternate between two buffers.
 func (inf *Inference) allocModules(n int, bufs *batchBuffers) error {

@@ -30,8 +30,8 @@ type gradientAdd struct {
 }
 
 // stackGradients are the gradient buffers of one stack, shared by its modules because
-// backward runs one module at a time. gIn[v] is the gradient of in[v]; gOwn[v] that of
-// out[v] when v does not feed the output; dConv[v] and dProj[v] are the gradients of the
+// backward runs one module at a time. gIn[v] is the gradient of in[v], and gOwn[v] that of
+// out[v] when v does not feed the output. dConv[v] and dProj[v] are the gradients of the
 // conv outputs of v's op and projection.
 type stackGradients struct {
 	gIn, gOwn, dConv, dProj []backend.Buffer

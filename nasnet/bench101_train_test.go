@@ -25,7 +25,7 @@ type gradientCheck struct {
 }
 
 // loss runs the forward pass, or only the last module and the head when fromLast is set,
-// and returns the loss; with backward it also runs the whole backward pass.
+// and returns the loss. With backward, it also runs the whole backward pass.
 func (c *gradientCheck) loss(fromLast, backward bool) float64 {
 	t, tr := c.t, c.tr
 	if fromLast {

@@ -28,6 +28,7 @@ func SpecFromCode(code uint64) (Spec, error) {
 	if n < 2 || code>>34 != 0 {
 		return Spec{}, fmt.Errorf("nasbench: %#x is not a cell code", code)
 	}
+
 	matrix := make([][]int, n)
 	for i := range matrix {
 		matrix[i] = make([]int, n)
@@ -44,11 +45,13 @@ func SpecFromCode(code uint64) (Spec, error) {
 			bit++
 		}
 	}
+
 	ops := make([]Op, n)
 	ops[0], ops[n-1] = OpInput, OpOutput
 	for v := 1; v < n-1; v++ {
 		ops[v] = Op(code >> (24 + 2*(v-1)) & 3)
 	}
+
 	s, err := NewSpec(matrix, ops)
 	if err != nil {
 		return Spec{}, err

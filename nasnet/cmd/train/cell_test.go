@@ -12,8 +12,8 @@ import (
 	"github.com/renasgo/renas/nasnet"
 )
 
-// TestTrainCell trains the NAS-Bench-101 network around a cell for one epoch, resumes it for
-// a second without --cell, and refuses to resume it with another cell.
+// TestTrainCell trains the NAS-Bench-101 network around a cell for one epoch, checks that the
+// checkpoint records the cell, and rejects a resume with another cell or epoch count.
 func TestTrainCell(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: unpacks the CIFAR-10 archive")
