@@ -2,6 +2,7 @@ package nasnet
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,23 @@ func LoadCellCheckpoint(path string, cell *nasbench.Spec, width int) (*Network, 
 	if err != nil {
 		return nil, err
 	}
+	return networkFromRaw(path, raw, cell, width)
+}
+
+// ReadCheckpoint is LoadCheckpoint for a .safetensors file of size bytes read from r, such as
+// an embedded one. Errors start with name.
+func ReadCheckpoint(name string, r io.Reader, size int64, width int) (*Network, error) {
+	raw, err := nn.ReadSafetensorsRaw(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return networkFromRaw(name, raw, nil, width)
+}
+
+// networkFromRaw builds the network of a checkpoint's tensors; path names the checkpoint in
+// errors.
+func networkFromRaw(path string, raw []nn.RawTensor, cell *nasbench.Spec, width int) (*Network,
+	error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%s: checkpoint contains no tensors", path)
 	}

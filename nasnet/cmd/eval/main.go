@@ -28,6 +28,7 @@ import (
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nasnet/nasbench"
+	"github.com/renasgo/renas/nasnet/pretrained"
 	"github.com/renasgo/renas/nn"
 )
 
@@ -65,7 +66,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
 		"weights to evaluate: a .safetensors file or a MindSpore .ckpt file, whose optimizer "+
-			"state is ignored; without it the network is randomly initialised")
+			"state is ignored; without it, the built-in width-32 model, unless --width or "+
+			"--cell asks for another network, which is then randomly initialised")
 	fs.StringVar(&cfg.data, "data", "data",
 		"CIFAR-10 binary data: a folder with cifar-10-batches-bin/ or the .tar.gz archive")
 	fs.StringVar(&cfg.platform, "platform", "CPU", "backend to run on: CPU, GPU or Ascend")
@@ -73,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.threads, "threads", 0, "CPU worker threads (0: one per core)")
 	fs.IntVar(&cfg.limit, "limit", 0, "evaluate only the first N test images (0: all 10,000)")
 	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: from the checkpoint, "+
-		"or 128 without one)")
+		"or the built-in model's; without a checkpoint, another width is randomly initialised)")
 	fs.StringVar(&cfg.cellPath, "cell", "",
 		"evaluate the NAS-Bench-101 network around the cell in this JSON spec file "+
 			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")
@@ -182,7 +184,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := checkMemory(inf, min(cfg.batchSize, total)); err != nil {
 		return err
 	}
-	if cfg.checkpoint == "" {
+	switch {
+	case builtIn(cfg):
+		m := pretrained.Model
+		log.Info("no --checkpoint given: evaluating the built-in model", "width", m.Width,
+			"epochs", m.Epochs, "card_top1", m.Top1)
+	case cfg.checkpoint == "":
 		log.Warn("no --checkpoint given: evaluating a randomly initialised network",
 			"width", net.Width, "seed", cfg.seed)
 	}
@@ -268,9 +275,19 @@ func checkMemory(inf *nasnet.Inference, batch int) error {
 	return nil
 }
 
+// builtIn reports whether eval runs the embedded model: no --checkpoint, and neither --cell
+// nor --width asks for another network.
+func builtIn(cfg *config) bool {
+	return cfg.checkpoint == "" && cfg.cell == nil &&
+		(cfg.width == 0 || cfg.width == pretrained.Model.Width)
+}
+
 func loadNetwork(cfg *config) (*nasnet.Network, error) {
 	if cfg.checkpoint != "" {
 		return nasnet.LoadCellCheckpoint(cfg.checkpoint, cfg.cell, cfg.width)
+	}
+	if builtIn(cfg) {
+		return pretrained.Network()
 	}
 	width := cfg.width
 	if width == 0 {
