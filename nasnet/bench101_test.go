@@ -15,6 +15,9 @@ import (
 // take a minute and a half of random weights) and compares its parameter count with the
 // data's.
 func TestBench101ParameterCounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: draws the random weights of 50 full-width networks")
+	}
 	records, err := nasbench.LoadRecords(datatest.NASBench101File(t, "data-1k.json"))
 	require.NoError(t, err)
 	for k := 0; k < len(records); k += 20 {

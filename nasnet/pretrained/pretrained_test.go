@@ -25,6 +25,9 @@ func TestNetworkLoads(t *testing.T) {
 // TestTop1MatchesCard evaluates the embedded model on the first 1,000 test images: its top-1
 // must lie within 3 points of the card's figure for all 10,000.
 func TestTop1MatchesCard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: evaluates 1,000 images")
+	}
 	set, err := cifar10.LoadTest(datatest.CIFAR10Archive(t))
 	require.NoError(t, err)
 	net, err := Network()
