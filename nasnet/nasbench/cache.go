@@ -27,8 +27,10 @@ import (
 //	  hash     [16]byte  the MD5 digest that Hash writes as hex
 //	checksum [32]byte  SHA-256 of everything before it
 const (
-	cacheMagic   = "RENASNB\x00"
-	cacheVersion = 1
+	cacheMagic = "RENASNB\x00"
+	// Version 2 stores NAS-Bench-101's own graph for each hash, and version 1 stored an
+	// arbitrary isomorphic graph.
+	cacheVersion = 2
 	headerSize   = 16
 	recordSize   = 1 + 4 + 2 + 16
 )

@@ -2,6 +2,7 @@ package nasbench
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"math/bits"
 	"runtime"
@@ -72,6 +73,10 @@ const (
 // whose vertices all lie on an input→output path, under every assignment of the three ops to
 // its interior vertices, and keeps one cell per NAS-Bench-101 hash. progress may be nil.
 //
+// Of the isomorphic graphs that share a hash, it keeps the one that NAS-Bench-101 stores,
+// the first in generationOrder. The vertex order matters because Encode is not invariant
+// under relabelling.
+//
 // Labelled graphs are first grouped by a 64-bit fingerprint that refines vertex labels the
 // same way as Hash does, but with integer mixing in place of MD5 and multiset sums in place
 // of sorted joins, so two graphs share it exactly when they share the MD5 hash, barring
@@ -122,8 +127,9 @@ func enumerate(maxVertices int, progress Progress) *Space {
 	done := 0
 	for batch := range results {
 		for i, s := range batch.cells {
-			if _, ok := unique[batch.fingerprints[i]]; !ok {
-				unique[batch.fingerprints[i]] = s
+			fp := batch.fingerprints[i]
+			if kept, ok := unique[fp]; !ok || s.generationOrder() < kept.generationOrder() {
+				unique[fp] = s
 			}
 		}
 		done += batch.matrices
@@ -149,7 +155,8 @@ type matrixBatch struct {
 // as bits in row-major order, is in [first, last).
 func enumerateMatrices(n, first, last int) matrixBatch {
 	batch := matrixBatch{matrices: last - first}
-	seen := map[uint64]struct{}{}
+	// seen maps each fingerprint to its cell's index in batch.cells.
+	seen := map[uint64]int{}
 	interior := n - 2
 	labellings := 1
 	for range interior {
@@ -170,15 +177,40 @@ func enumerateMatrices(n, first, last int) matrixBatch {
 				code /= 3
 			}
 			fp := s.fingerprint()
-			if _, ok := seen[fp]; ok {
+			if k, ok := seen[fp]; ok {
+				if s.generationOrder() < batch.cells[k].generationOrder() {
+					batch.cells[k] = s
+				}
 				continue
 			}
-			seen[fp] = struct{}{}
+			seen[fp] = len(batch.cells)
 			batch.cells = append(batch.cells, s)
 			batch.fingerprints = append(batch.fingerprints, fp)
 		}
 	}
 	return batch
+}
+
+// generationOrder returns the rank of the labelled graph in the order in which
+// NAS-Bench-101's generate_graphs.py produces graphs, keeping the first of each hash. Graphs
+// are ordered by vertex count, then by edge bits with edge i→j at bit j(j−1)/2+i, then by
+// the interior labels read as a base-3 number with vertex 1 most significant. The cell
+// specs in NAS-Bench-101's records are first in this order, which the tests check on 1,000.
+func (s Spec) generationOrder() uint64 {
+	var edges uint64
+	for j := 1; j < s.n; j++ {
+		for i := 0; i < j; i++ {
+			if s.Edge(i, j) {
+				edges |= 1 << (j*(j-1)/2 + i)
+			}
+		}
+	}
+	var labels uint64
+	for v := 1; v < s.n-1; v++ {
+		labels = 3*labels + uint64(s.ops[v])
+	}
+	// 21 edge bits and labels below 3^5 = 243 fit under the vertex count.
+	return uint64(s.n)<<32 | edges<<8 | labels
 }
 
 // matrixFromBits builds the n-vertex graph with the given upper-triangle bits. It returns
@@ -312,8 +344,12 @@ func sortSpace(sp *Space) {
 	for i := range order {
 		order[i] = i
 	}
+	// Among equal hashes, the first in generationOrder comes first and is the one kept.
 	slices.SortFunc(order, func(a, b int) int {
-		return bytes.Compare(sp.hashes[a][:], sp.hashes[b][:])
+		if c := bytes.Compare(sp.hashes[a][:], sp.hashes[b][:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(sp.cells[a].generationOrder(), sp.cells[b].generationOrder())
 	})
 	cells := make([]Spec, len(order))
 	hashes := make([][16]byte, len(order))

@@ -62,6 +62,78 @@ func TestFingerprintAgreesWithHash(t *testing.T) {
 	assert.Len(t, byHash, 1+6+84+2441)
 }
 
+// relabel returns s with vertex v renumbered perm[v], and false when an edge would then
+// point to a lower index.
+func relabel(s Spec, perm []int) (Spec, bool) {
+	t := Spec{n: s.n}
+	for i := range s.n {
+		t.ops[perm[i]] = s.ops[i]
+		for j := range s.n {
+			if !s.Edge(i, j) {
+				continue
+			}
+			if perm[i] >= perm[j] {
+				return Spec{}, false
+			}
+			t.out[perm[i]] |= 1 << perm[j]
+		}
+	}
+	return t, true
+}
+
+// firstInGenerationOrder returns, among the relabellings of s that keep it upper
+// triangular, the one with the lowest generationOrder, by trying every order of the
+// interior vertices.
+func firstInGenerationOrder(s Spec) Spec {
+	best := s
+	perm := make([]int, s.n)
+	for v := range perm {
+		perm[v] = v
+	}
+	var try func(k int)
+	try = func(k int) {
+		if k >= s.n-1 {
+			if t, ok := relabel(s, perm); ok && t.generationOrder() < best.generationOrder() {
+				best = t
+			}
+			return
+		}
+		for i := k; i < s.n-1; i++ {
+			perm[k], perm[i] = perm[i], perm[k]
+			try(k + 1)
+			perm[k], perm[i] = perm[i], perm[k]
+		}
+	}
+	try(1)
+	return best
+}
+
+func TestEnumerateKeepsFirstGenerated(t *testing.T) {
+	sp := smallSpace(5)
+	for i := range sp.Len() {
+		s := sp.Cell(i)
+		require.Equal(t, firstInGenerationOrder(s), s, "cell %d, hash %s", i, sp.Hash(i))
+	}
+}
+
+// The NAS-Bench-101 dataset stores the first graph of each hash in generationOrder.
+func TestRecordSpecsFirstGenerated(t *testing.T) {
+	for _, r := range loadRecords(t, "data-1k.json") {
+		require.Equal(t, firstInGenerationOrder(*r.Spec), *r.Spec, "hash %s", r.Hash)
+	}
+}
+
+func TestGenerationOrder(t *testing.T) {
+	// Edge 0→1 is bit 0, edge 0→2 bit 1 and edge 1→2 bit 2 (column by column).
+	s := mustSpec(t, [][]int{{0, 1, 1}, {0, 0, 1}, {0, 0, 0}},
+		[]Op{OpInput, OpMaxPool3x3, OpOutput})
+	assert.Equal(t, uint64(3)<<32|0b111<<8|2, s.generationOrder())
+	s = mustSpec(t, [][]int{{0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}, {0, 0, 0, 0}},
+		[]Op{OpInput, OpConv1x1, OpMaxPool3x3, OpOutput})
+	// Edges 0→1, 1→2 and 2→3 are bits 0, 2 and 5, and labels 1 and 2 read 1·3+2.
+	assert.Equal(t, uint64(4)<<32|0b100101<<8|5, s.generationOrder())
+}
+
 func TestSpaceLookup(t *testing.T) {
 	sp := smallSpace(4)
 	for i := range sp.Len() {
@@ -143,7 +215,7 @@ func TestEnumerateSpace(t *testing.T) {
 		s, ok := sp.Lookup(r.Hash)
 		require.True(t, ok, "hash %s", r.Hash)
 		assert.Equal(t, r.Hash, s.Hash())
-		assert.Equal(t, r.Spec.NumEdges(), s.NumEdges(), "hash %s", r.Hash)
+		assert.Equal(t, *r.Spec, s, "hash %s", r.Hash)
 	}
 
 	again, built, err := OpenSpace(CacheOptions{Path: path, Logger: log})
