@@ -12,7 +12,7 @@ type cpuFeatures struct {
 	// registers, and FMA3 alone does not imply AVX2.
 	AVX2FMA bool
 
-	// AVX512 is AVX-512 F, CD, BW, DQ and VL together. No kernel uses it yet.
+	// AVX512 is AVX-512 F, CD, BW, DQ and VL together.
 	AVX512 bool
 
 	// F16C is the half-precision conversion extension, which the binary16 conversions use.
@@ -75,9 +75,16 @@ var genericGemm = &gemmImpl{
 // gemmImpls returns the GEMM implementations that this CPU and build can run, fastest first.
 // The last one is always the pure-Go twin.
 func gemmImpls() []*gemmImpl {
-	// NOTE: an AVX-512 kernel (for example gemm_f32_14x32_avx512 when cpu.AVX512 is set) goes
-	// first in this list once a machine with AVX-512 can test it.
 	return append(asmGemmImpls(), genericGemm)
+}
+
+// fmaProbe is an FMA throughput probe with the contract of fmaPeakGeneric, which measures the
+// peak floating-point rate of one core at one vector width.
+type fmaProbe struct {
+	name string
+	run  func(n int, x, y float32) float32
+	// flops is the number of floating-point operations of one iteration.
+	flops int
 }
 
 // activeGemm is the implementation that Sgemm and SgemmPacked use.
@@ -87,7 +94,7 @@ func init() {
 	activeGemm.Store(gemmImpls()[0])
 }
 
-// Path returns the name of the kernel path in use: "avx2+fma" or "pure Go".
+// Path returns the name of the kernel path in use: "avx-512", "avx2+fma" or "pure Go".
 func Path() string {
 	return activeGemm.Load().label
 }

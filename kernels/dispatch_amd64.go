@@ -14,20 +14,42 @@ var avx2fmaGemm = &gemmImpl{
 	winoGrad:   winogradGradAVX2,
 }
 
-// asmGemmImpls returns the assembly GEMM implementations that this CPU supports, fastest first.
-func asmGemmImpls() []*gemmImpl {
-	if cpu.AVX2FMA {
-		return []*gemmImpl{avx2fmaGemm}
-	}
-	return nil
+// avx512Gemm has a 16-row micro-kernel on ZMM registers. Its B panels are 16 columns wide,
+// as the AVX2 ones are, so it shares the AVX2 dot-product tile and Winograd transforms.
+var avx512Gemm = &gemmImpl{
+	name:       "avx512",
+	label:      "avx-512",
+	mr:         16,
+	nr:         16,
+	kernel:     gemmF32x16x16AVX512,
+	dotNT:      dotNT2x4AVX2,
+	winoInput:  winogradInputAVX2,
+	winoOutput: winogradOutputAVX2,
+	winoGrad:   winogradGradAVX2,
 }
 
-// fmaPeakProbe returns the FMA throughput probe, or nil when this CPU and build have none.
-func fmaPeakProbe() func(n int, x, y float32) float32 {
-	if cpu.AVX2FMA {
-		return fmaPeakAVX2FMA
+// asmGemmImpls returns the assembly GEMM implementations that this CPU supports, fastest first.
+func asmGemmImpls() []*gemmImpl {
+	var impls []*gemmImpl
+	if cpu.AVX2FMA && cpu.AVX512 {
+		impls = append(impls, avx512Gemm)
 	}
-	return nil
+	if cpu.AVX2FMA {
+		impls = append(impls, avx2fmaGemm)
+	}
+	return impls
+}
+
+// fmaPeakProbes returns the FMA throughput probes that this CPU supports, widest first.
+func fmaPeakProbes() []fmaProbe {
+	var probes []fmaProbe
+	if cpu.AVX2FMA && cpu.AVX512 {
+		probes = append(probes, fmaProbe{"avx512", fmaPeakAVX512, 384})
+	}
+	if cpu.AVX2FMA {
+		probes = append(probes, fmaProbe{"avx2fma", fmaPeakAVX2FMA, 192})
+	}
+	return probes
 }
 
 var avx2Vector = &vectorImpl{

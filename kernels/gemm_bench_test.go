@@ -31,16 +31,17 @@ var (
 // when this build has no probe. It is measured once per test binary.
 func measuredFMAPeak() float64 {
 	fmaPeakOnce.Do(func() {
-		probe := fmaPeakProbe()
-		if probe == nil {
+		probes := fmaPeakProbes()
+		if len(probes) == 0 {
 			return
 		}
+		probe := probes[0]
 		const iterations = 10_000_000
 		for range 5 {
 			start := time.Now()
-			probe(iterations, 1, 1e-9)
+			probe.run(iterations, 1, 1e-9)
 			seconds := time.Since(start).Seconds()
-			fmaPeakGFLOPS = max(fmaPeakGFLOPS, 192*iterations/seconds/1e9)
+			fmaPeakGFLOPS = max(fmaPeakGFLOPS, float64(probe.flops)*iterations/seconds/1e9)
 		}
 	})
 	return fmaPeakGFLOPS
@@ -115,7 +116,7 @@ func BenchmarkGemmMicroKernel(b *testing.B) {
 		a := make([]float32, impl.mr*gemmKC)
 		bp := make([]float32, impl.nr*gemmKC)
 		c := make([]float32, impl.mr*impl.nr)
-		probe := fmaPeakProbe()
+		probes := fmaPeakProbes()
 		flopsPerCall := 2 * impl.mr * impl.nr * gemmKC
 		const chunk = 10_000
 		var kernelTime, probeTime time.Duration
@@ -127,34 +128,39 @@ func BenchmarkGemmMicroKernel(b *testing.B) {
 				impl.kernel(a, bp, c, gemmKC, impl.nr, true)
 			}
 			kernelTime += time.Since(start)
-			if probe != nil {
+			if len(probes) > 0 {
 				b.StopTimer()
 				start = time.Now()
-				probe(calls*flopsPerCall/192, 1, 1e-9)
+				probes[0].run(calls*flopsPerCall/probes[0].flops, 1, 1e-9)
 				probeTime += time.Since(start)
 				b.StartTimer()
 			}
 		}
 		reportGemmRate(b, impl.mr, impl.nr, gemmKC)
-		if probe != nil {
+		if len(probes) > 0 {
 			b.ReportMetric(100*probeTime.Seconds()/kernelTime.Seconds(), "interleaved%peak")
 		}
 	})
 }
 
-// BenchmarkFMAPeak reports the FMA throughput of one core measured by the assembly probe, the
-// denominator of the %peak metric.
+// BenchmarkFMAPeak reports the FMA throughput of one core measured by each assembly probe. The
+// widest probe's is the denominator of the %peak metric.
 func BenchmarkFMAPeak(b *testing.B) {
-	probe := fmaPeakProbe()
-	if probe == nil {
+	probes := fmaPeakProbes()
+	if len(probes) == 0 {
 		b.Skip("no FMA peak probe: it needs amd64 with AVX2 and FMA3 and a build without noasm")
 	}
-	const iterations = 1_000_000
-	b.ReportAllocs()
-	for range b.N {
-		probe(iterations, 1, 1e-9)
+	for _, probe := range probes {
+		b.Run(probe.name, func(b *testing.B) {
+			const iterations = 1_000_000
+			b.ReportAllocs()
+			for range b.N {
+				probe.run(iterations, 1, 1e-9)
+			}
+			b.ReportMetric(float64(probe.flops)*iterations*float64(b.N)/
+				b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
-	b.ReportMetric(192*iterations*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 func BenchmarkIm2col(b *testing.B) {

@@ -318,19 +318,44 @@ func microKernels() map[string]*gemmImpl {
 	return kernels
 }
 
-// TestGemmMicroKernel calls each 6×16 micro-kernel directly on packed panels, compares it with
-// the float64 reference and with the pure-Go twin, and checks that it writes only its tile.
+// microKernelTwins maps each assembly micro-kernel to its pure-Go twin, which has the same tile.
+var microKernelTwins = map[string]func(a, b, c []float32, kc, ldc int, accumulate bool){
+	"avx2fma": gemmF32x6x16Generic,
+	"avx512":  gemmF32x16x16Generic,
+}
+
+// TestGemmMicroKernel calls each micro-kernel directly on packed panels, compares it with the
+// float64 reference and with its pure-Go twin, and checks that it writes only its tile.
 func TestGemmMicroKernel(t *testing.T) {
 	kernels := microKernels()
-	if kernels["avx2fma"] == nil {
-		t.Log("avx2fma micro-kernel not available here; checking the pure-Go twin only")
-	}
 	rng := rand.New(rand.NewPCG(13, 14))
-	const mr, nr = 6, 16
-	for _, impl := range kernels {
-		require.Equal(t, mr, impl.mr, "tile rows of %s", impl.name)
-		require.Equal(t, nr, impl.nr, "tile columns of %s", impl.name)
+	for _, name := range allPathNames {
+		impl := kernels[name]
+		if impl == nil {
+			t.Logf("%s micro-kernel not available on this CPU or build", name)
+			continue
+		}
+		twin := microKernelTwins[name]
+		if name == "generic" {
+			// The twin of gemmF32x16x16AVX512 is checked here too, as it runs on any CPU.
+			name, impl = "generic 16×16", &gemmImpl{mr: 16, nr: 16, kernel: gemmF32x16x16Generic}
+		} else {
+			require.NotNil(t, twin, "micro-kernel %s has no pure-Go twin in the test", name)
+		}
+		t.Run(name, func(t *testing.T) {
+			checkMicroKernel(t, rng, impl, twin)
+		})
 	}
+	// The 6×16 twin as the generic path uses it.
+	t.Run("generic", func(t *testing.T) { checkMicroKernel(t, rng, genericGemm, nil) })
+}
+
+// checkMicroKernel checks one micro-kernel against the float64 reference, and against twin
+// unless it is nil, on every kc and ldc of the test.
+func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
+	twin func(a, b, c []float32, kc, ldc int, accumulate bool)) {
+	mr, nr := impl.mr, impl.nr
+	require.Equal(t, 16, nr, "tile columns")
 	for _, kc := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, gemmKC - 1, gemmKC, gemmKC + 1, 1000} {
 		for _, ldc := range []int{nr, nr + 1, 23, 37} {
 			for _, accumulate := range []bool{false, true} {
@@ -350,51 +375,54 @@ func TestGemmMicroKernel(t *testing.T) {
 				}
 				ref, mag := refGemm(mr, nr, kc, at, b, c0, accumulate)
 
-				results := map[string]*guarded{}
-				for name, impl := range kernels {
-					c := newGuarded(mr, nr, ldc, nil)
-					copy(c.buf, c0.initialBufValues)
-					impl.kernel(a.data(), b.data(), c.data(), kc, ldc, accumulate)
-					label := fmt.Sprintf("%s micro-kernel kc=%d ldc=%d accumulate=%v",
-						name, kc, ldc, accumulate)
-					a.checkUnchanged(t, "A panel", false, label)
-					b.checkUnchanged(t, "B panel", false, label)
-					c.checkUnchanged(t, "C outside the tile", true, label)
-					checkAgainst(t, label+" vs float64 reference", c, ref, mag, kc, 1)
-					results[name] = c
+				c := newGuarded(mr, nr, ldc, nil)
+				copy(c.buf, c0.initialBufValues)
+				impl.kernel(a.data(), b.data(), c.data(), kc, ldc, accumulate)
+				label := fmt.Sprintf("kc=%d ldc=%d accumulate=%v", kc, ldc, accumulate)
+				a.checkUnchanged(t, "A panel", false, label)
+				b.checkUnchanged(t, "B panel", false, label)
+				c.checkUnchanged(t, "C outside the tile", true, label)
+				checkAgainst(t, label+" vs float64 reference", c, ref, mag, kc, 1)
+				if twin == nil {
+					continue
 				}
-				if fast := results["avx2fma"]; fast != nil {
-					twin := results["generic"]
-					want := make([]float64, mr*nr)
-					for i := 0; i < mr; i++ {
-						for j := 0; j < nr; j++ {
-							want[i*nr+j] = float64(twin.at(i, j))
-						}
+
+				cTwin := newGuarded(mr, nr, ldc, nil)
+				copy(cTwin.buf, c0.initialBufValues)
+				twin(a.data(), b.data(), cTwin.data(), kc, ldc, accumulate)
+				want := make([]float64, mr*nr)
+				for i := 0; i < mr; i++ {
+					for j := 0; j < nr; j++ {
+						want[i*nr+j] = float64(cTwin.at(i, j))
 					}
-					label := fmt.Sprintf("avx2fma micro-kernel kc=%d ldc=%d accumulate=%v",
-						kc, ldc, accumulate)
-					checkAgainst(t, label+" vs pure-Go twin", fast, want, mag, kc, 2)
 				}
+				checkAgainst(t, label+" vs pure-Go twin", c, want, mag, kc, 2)
 			}
 		}
 	}
 }
 
-func TestFMAPeakProbeMatchesTwin(t *testing.T) {
-	probe := fmaPeakProbe()
-	if probe == nil {
+func TestFMAPeakProbesMatchTwin(t *testing.T) {
+	probes := fmaPeakProbes()
+	if len(probes) == 0 {
 		t.Skip("no FMA peak probe: it needs amd64 with AVX2 and FMA3 and a build without noasm")
 	}
-	// 0.5·0.25 = 0.125 and every partial sum is exact in fp32, so both must agree bit for bit.
-	for _, n := range []int{0, 1, 2, 1000} {
-		assert.Equal(t, fmaPeakGeneric(n, 0.5, 0.25), probe(n, 0.5, 0.25), "n=%d", n)
+	// 0.5·0.25 = 0.125 and every partial sum is exact in fp32, so all must agree bit for bit.
+	for _, probe := range probes {
+		for _, n := range []int{0, 1, 2, 1000} {
+			assert.Equal(t, fmaPeakGeneric(n, 0.5, 0.25), probe.run(n, 0.5, 0.25),
+				"%s probe, n=%d", probe.name, n)
+		}
 	}
 	assert.Equal(t, float32(12*1000*0.125), fmaPeakGeneric(1000, 0.5, 0.25))
 }
 
 func TestPathName(t *testing.T) {
 	want := "pure Go"
-	if cpu.AVX2FMA && len(asmGemmImpls()) > 0 {
+	switch impls := asmGemmImpls(); {
+	case len(impls) > 0 && cpu.AVX512:
+		want = "avx-512"
+	case len(impls) > 0:
 		want = "avx2+fma"
 	}
 	assert.Equal(t, want, Path())

@@ -52,6 +52,18 @@ func gemmF32x6x16AVX2FMA(a []float32, b []float32, c []float32, kc int, ldc int,
 // of one core. Requires AVX and FMA3.
 func fmaPeakAVX2FMA(n int, x float32, y float32) float32
 
+// gemmF32x16x16AVX512 computes one 16×16 tile of C from a packed A panel and a
+// packed B panel. It has the contract of gemmF32x6x16AVX2FMA with 16 rows in place
+// of 6: len(a) >= 16*kc and len(c) >= 15*ldc+16. Requires AVX512F.
+//
+//go:noescape
+func gemmF32x16x16AVX512(a []float32, b []float32, c []float32, kc int, ldc int, accumulate bool)
+
+// fmaPeakAVX512 is fmaPeakAVX2FMA on 16-lane registers: n iterations of 12
+// independent fused multiply-adds, 384 floating-point operations per iteration. It
+// returns the sum of lane 0 of the 12 accumulators. Requires AVX512F.
+func fmaPeakAVX512(n int, x float32, y float32) float32
+
 // dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows
 // of B:
 //

@@ -14,7 +14,13 @@ func TestMain(m *testing.M) {
 }
 
 // allPathNames lists every GEMM path the package has, available here or not.
-var allPathNames = []string{"avx2fma", "generic"}
+var allPathNames = []string{"avx512", "avx2fma", "generic"}
+
+// pathRequirements names the CPU features that each assembly path needs.
+var pathRequirements = map[string]string{
+	"avx512":  "AVX-512 F, CD, BW, DQ, VL, AVX2 and FMA3",
+	"avx2fma": "AVX2 and FMA3",
+}
 
 // forEachPath runs f once per GEMM path as a subtest named after the path, with that path
 // active. A path this CPU or build cannot run is reported as skipped, with the reason.
@@ -28,8 +34,8 @@ func forEachPath(t *testing.T, f func(t *testing.T, impl *gemmImpl)) {
 		t.Run(name, func(t *testing.T) {
 			impl := available[name]
 			if impl == nil {
-				t.Skipf("path %s is not available: it needs amd64 with AVX2 and FMA3 and a "+
-					"build without the noasm tag", name)
+				t.Skipf("path %s is not available: it needs amd64 with %s and a "+
+					"build without the noasm tag", name, pathRequirements[name])
 			}
 			restore := useGemmImpl(impl)
 			defer restore()

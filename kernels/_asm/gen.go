@@ -1,4 +1,5 @@
-// Command gen writes the AVX2+FMA assembly of package kernels and its Go stubs with avo.
+// Command gen writes the AVX2+FMA and AVX-512 assembly of package kernels and its Go stubs
+// with avo.
 //
 // Run it from this directory (package kernels runs it through go:generate):
 //
@@ -42,6 +43,8 @@ func main() {
 	ConstraintExpr("amd64,!noasm")
 	genGemmF32x6x16AVX2FMA()
 	genFMAPeakAVX2FMA()
+	genGemmF32x16x16AVX512()
+	genFMAPeakAVX512()
 	genDotNT2x4AVX2()
 	genWinogradInputAVX2()
 	genWinogradOutputAVX2()

@@ -1,0 +1,149 @@
+package main
+
+import (
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// AVX-512 micro-kernel tile: gemm512MR rows of A times 16 columns of B. Each accumulator row
+// is one ZMM register, so the tile takes 16 accumulators and 1 B register out of 32, and A
+// values reach the FMAs as embedded broadcasts with no register of their own. The 16 columns
+// match the AVX2 kernel's, so both read the same packed B panels.
+const gemm512MR = 16
+
+// genGemmF32x16x16AVX512 emits the 16×16 fp32 GEMM micro-kernel.
+//
+// In the k loop, aPtr walks the packed A panel (16 floats per k step), bPtr walks the packed B
+// panel (16 floats per k step) and kc counts the remaining k steps.
+func genGemmF32x16x16AVX512() {
+	TEXT("gemmF32x16x16AVX512", NOSPLIT,
+		"func(a, b, c []float32, kc, ldc int, accumulate bool)")
+	Pragma("noescape")
+	Doc(
+		"gemmF32x16x16AVX512 computes one 16×16 tile of C from a packed A panel and a",
+		"packed B panel. It has the contract of gemmF32x6x16AVX2FMA with 16 rows in place",
+		"of 6: len(a) >= 16*kc and len(c) >= 15*ldc+16. Requires AVX512F.",
+	)
+
+	Comment("Prefetch the 16 rows of the C tile.")
+	cPre := Load(Param("c").Base(), GP64())
+	ldcPre := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldcPre)
+	for i := 0; i < gemm512MR; i++ {
+		PREFETCHT0(Mem{Base: cPre})
+		PREFETCHT0(Mem{Base: cPre, Disp: 4*gemmNR - 4})
+		if i < gemm512MR-1 {
+			ADDQ(ldcPre, cPre)
+		}
+	}
+
+	aPtr := Load(Param("a").Base(), GP64())
+	bPtr := Load(Param("b").Base(), GP64())
+	kc := Load(Param("kc"), GP64())
+
+	var acc [gemm512MR]reg.VecVirtual
+	for i := range acc {
+		acc[i] = ZMM()
+		VPXORD(acc[i], acc[i], acc[i])
+	}
+	bv := ZMM()
+
+	// step emits one k step at float offset u of the current loop pass.
+	step := func(u int) {
+		VMOVUPS(Mem{Base: bPtr, Disp: 4 * gemmNR * u}, bv)
+		for i := 0; i < gemm512MR; i++ {
+			VFMADD231PS_BCST(Mem{Base: aPtr, Disp: 4 * (gemm512MR*u + i)}, bv, acc[i])
+		}
+	}
+
+	Comment("Main loop: gemmUnroll k steps per pass.")
+	Label("unrolled")
+	CMPQ(kc, Imm(gemmUnroll))
+	JL(LabelRef("single"))
+	for u := 0; u < gemmUnroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(4*gemm512MR*gemmUnroll), aPtr)
+	ADDQ(U32(4*gemmNR*gemmUnroll), bPtr)
+	SUBQ(Imm(gemmUnroll), kc)
+	JMP(LabelRef("unrolled"))
+
+	Comment("Remaining k steps, one at a time.")
+	Label("single")
+	TESTQ(kc, kc)
+	JZ(LabelRef("store"))
+	step(0)
+	ADDQ(Imm(4*gemm512MR), aPtr)
+	ADDQ(Imm(4*gemmNR), bPtr)
+	DECQ(kc)
+	JMP(LabelRef("single"))
+
+	Label("store")
+	cPtr := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	accumulate := Load(Param("accumulate"), GP8())
+	TESTB(accumulate, accumulate)
+	JZ(LabelRef("overwrite"))
+
+	Comment("C += acc")
+	for i := 0; i < gemm512MR; i++ {
+		VADDPS(Mem{Base: cPtr}, acc[i], acc[i])
+		VMOVUPS(acc[i], Mem{Base: cPtr})
+		if i < gemm512MR-1 {
+			ADDQ(ldc, cPtr)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Comment("C = acc")
+	Label("overwrite")
+	for i := 0; i < gemm512MR; i++ {
+		VMOVUPS(acc[i], Mem{Base: cPtr})
+		if i < gemm512MR-1 {
+			ADDQ(ldc, cPtr)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genFMAPeakAVX512 emits the FMA throughput probe on ZMM registers: fmaPeakChains
+// independent accumulators of 16 lanes, with no loads inside the loop.
+func genFMAPeakAVX512() {
+	TEXT("fmaPeakAVX512", NOSPLIT, "func(n int, x, y float32) float32")
+	Doc(
+		"fmaPeakAVX512 is fmaPeakAVX2FMA on 16-lane registers: n iterations of 12",
+		"independent fused multiply-adds, 384 floating-point operations per iteration. It",
+		"returns the sum of lane 0 of the 12 accumulators. Requires AVX512F.",
+	)
+
+	n := Load(Param("n"), GP64())
+	x, y := ZMM(), ZMM()
+	VBROADCASTSS(paramAddr("x"), x)
+	VBROADCASTSS(paramAddr("y"), y)
+	var acc [fmaPeakChains]reg.VecVirtual
+	for c := range acc {
+		acc[c] = ZMM()
+		VPXORD(acc[c], acc[c], acc[c])
+	}
+
+	Label("loop")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	for c := range acc {
+		VFMADD231PS(x, y, acc[c])
+	}
+	DECQ(n)
+	JMP(LabelRef("loop"))
+
+	Label("done")
+	for c := 1; c < fmaPeakChains; c++ {
+		VADDSS(acc[c].AsX(), acc[0].AsX(), acc[0].AsX())
+	}
+	Store(acc[0].AsX(), ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
