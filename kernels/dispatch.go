@@ -15,6 +15,9 @@ type cpuFeatures struct {
 	// AVX512 is AVX-512 F, CD, BW, DQ and VL together.
 	AVX512 bool
 
+	// AVX512BF16 is AVX512_BF16, whose VDPBF16PS the bf16 GEMM uses, together with AVX512.
+	AVX512BF16 bool
+
 	// F16C is the half-precision conversion extension, which the binary16 conversions use.
 	F16C bool
 }
@@ -27,6 +30,8 @@ func detectCPU() cpuFeatures {
 		AVX2FMA: cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3),
 		AVX512: cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512CD, cpuid.AVX512BW,
 			cpuid.AVX512DQ, cpuid.AVX512VL),
+		AVX512BF16: cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512CD, cpuid.AVX512BW,
+			cpuid.AVX512DQ, cpuid.AVX512VL, cpuid.AVX512BF16),
 		F16C: cpuid.CPU.Supports(cpuid.F16C),
 	}
 }

@@ -40,6 +40,14 @@ func asmGemmImpls() []*gemmImpl {
 	return impls
 }
 
+// asmBF16GemmImpls returns the assembly bf16 micro-kernels that this CPU supports.
+func asmBF16GemmImpls() []*bf16GemmImpl {
+	if cpu.AVX512BF16 {
+		return []*bf16GemmImpl{{name: "avx512bf16", kernel: gemmBF16x16x16AVX512BF16}}
+	}
+	return nil
+}
+
 // fmaPeakProbes returns the FMA throughput probes that this CPU supports, widest first.
 func fmaPeakProbes() []fmaProbe {
 	var probes []fmaProbe

@@ -64,6 +64,22 @@ func gemmF32x16x16AVX512(a []float32, b []float32, c []float32, kc int, ldc int,
 // returns the sum of lane 0 of the 12 accumulators. Requires AVX512F.
 func fmaPeakAVX512(n int, x float32, y float32) float32
 
+// gemmBF16x16x16AVX512BF16 computes one 16×16 tile of C from a packed A panel and a
+// packed B panel of bf16 pairs. Word p*16+i of a holds A[i][2p] in its low half and
+// A[i][2p+1] in its high half, and word p*16+j of b holds B[2p][j] and B[2p+1][j] the
+// same way, for p < kp. In fp32 lanes it computes
+//
+//	acc[i][j] = Σ_p A[i][2p+1]·B[2p+1][j] + A[i][2p]·B[2p][j]
+//
+// and stores acc into C (accumulate=false) or adds it to C, as gemmF32x16x16AVX512
+// does. VDPBF16PS rounds to nearest even and flushes subnormal inputs and results to
+// zero, whatever MXCSR says. Preconditions, not checked: kp >= 0, len(a) >= 16*kp,
+// len(b) >= 16*kp, ldc >= 16 and len(c) >= 15*ldc+16. Requires AVX512F and
+// AVX512_BF16.
+//
+//go:noescape
+func gemmBF16x16x16AVX512BF16(a []uint32, b []uint32, c []float32, kp int, ldc int, accumulate bool)
+
 // dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows
 // of B:
 //
