@@ -47,6 +47,12 @@ type Trainer interface {
 	// velocity v, as PyTorch defines it: d = g + wd·p; v = momentum·v + d;
 	// p −= lr·(d + momentum·v) with Nesterov, else p −= lr·v.
 	SGDUpdate(p, g, v Buffer, lr, momentum, weightDecay float32, nesterov bool) error
+	// SumSquares returns the sum of the squares of the elements of a parameter-shaped
+	// buffer, accumulated in float64. Gradient clipping sums it over all gradients.
+	SumSquares(x Buffer) (float64, error)
+	// Scale multiplies every element of a parameter-shaped buffer by alpha, in place.
+	Scale(x Buffer, alpha float32) error
+
 	// AdamUpdate applies step t (from 1) of Adam with moment buffers m and v:
 	// g' = g + wd·p; m = β1·m + (1−β1)·g'; v = β2·v + (1−β2)·g'²;
 	// p −= lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps).

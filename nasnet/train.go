@@ -35,6 +35,10 @@ type TrainConfig struct {
 	LabelSmoothing float32
 	// Beta1, Beta2 and Eps configure Adam.
 	Beta1, Beta2, Eps float32
+	// GradClipNorm, when positive, is the largest L2 norm of all gradients taken together.
+	// A step whose norm is larger scales every gradient by GradClipNorm/(norm + 1e-6) before
+	// the update, as PyTorch's clip_grad_norm_ does. Zero turns clipping off.
+	GradClipNorm float32
 }
 
 // Trainer runs training steps of a network on a backend. Between steps the parameters live
@@ -421,9 +425,15 @@ func (tr *Trainer) backwardCell(c *trainCell, g *gradients) error {
 	return tr.be.PoolBackward(tr.maxPool3, c.x, g.maxPool, g.in, true)
 }
 
-// update applies the optimizer to every parameter.
+// update clips the gradients when GradClipNorm is set, then applies the optimizer
+// to every parameter.
 func (tr *Trainer) update(lr float32) error {
 	cfg := tr.cfg
+	if cfg.GradClipNorm > 0 {
+		if err := tr.clipGradients(cfg.GradClipNorm); err != nil {
+			return err
+		}
+	}
 	for _, p := range tr.params {
 		wd := float32(0)
 		if p.decay {
@@ -441,6 +451,30 @@ func (tr *Trainer) update(lr float32) error {
 		}
 		if err != nil {
 			return fmt.Errorf("update %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// clipGradients scales all gradients by maxNorm/(norm + 1e-6) when their global L2 norm is
+// larger than maxNorm.
+func (tr *Trainer) clipGradients(maxNorm float32) error {
+	var sumSq float64
+	for _, p := range tr.params {
+		s, err := tr.be.SumSquares(p.grad)
+		if err != nil {
+			return fmt.Errorf("gradient norm of %s: %w", p.name, err)
+		}
+		sumSq += s
+	}
+	norm := math.Sqrt(sumSq)
+	coef := float64(maxNorm) / (norm + 1e-6)
+	if coef >= 1 {
+		return nil
+	}
+	for _, p := range tr.params {
+		if err := tr.be.Scale(p.grad, float32(coef)); err != nil {
+			return fmt.Errorf("clip gradient of %s: %w", p.name, err)
 		}
 	}
 	return nil

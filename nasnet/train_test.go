@@ -106,3 +106,85 @@ func testTrainStep(t *testing.T, be *cpu.Backend, bound stepBounds) {
 		}
 	}
 }
+
+// TestGradClipScalesStep takes the first SGD step of the reference network three times: with
+// no clipping, with a clipping norm a quarter of the gradient norm, and with one twice as
+// large. Clipping must scale every gradient by maxNorm/(norm + 1e-6) before the update, so the
+// first step, which moves each weight by lr·g without weight decay, scales with it. A norm
+// above the gradient's must change nothing.
+func TestGradClipScalesStep(t *testing.T) {
+	init, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
+		"train_ref_w8_init.safetensors"))
+	require.NoError(t, err)
+	ref, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
+		"train_ref_w8_io.safetensors"))
+	require.NoError(t, err)
+	labels := make([]uint8, 16)
+	for i, v := range ref["labels"].Float32s() {
+		labels[i] = uint8(v)
+	}
+	be, err := cpu.NewWithOptions(backend.Options{Threads: 2, DirectConv: true})
+	require.NoError(t, err)
+	defer be.Close()
+
+	type result struct {
+		grads, moves map[string][]float32
+		norm         float64 // of the gradients as the update used them
+	}
+	step := func(clip float32) result {
+		net, err := New(8, 0)
+		require.NoError(t, err)
+		require.NoError(t, nn.LoadStrict(net.Params(), init, nil))
+		cfg := TrainConfig{BatchSize: 16, Optimizer: SGD, Momentum: 0.9, GradClipNorm: clip}
+		tr, err := NewTrainer(be, net, cfg)
+		require.NoError(t, err)
+		_, _, err = tr.Step(ref["input"], labels, 0.1)
+		require.NoError(t, err)
+		require.NoError(t, tr.SyncToHost())
+		r := result{grads: map[string][]float32{}, moves: map[string][]float32{}}
+		var sumSq float64
+		for _, p := range tr.params {
+			g := tensor.Zeros(p.host.Shape()...)
+			require.NoError(t, be.Download(g, p.grad))
+			r.grads[p.name] = g.Float32s()
+			for _, v := range g.Float32s() {
+				sumSq += float64(v) * float64(v)
+			}
+			before := init[p.name].Float32s()
+			move := make([]float32, len(before))
+			for i, v := range p.host.Float32s() {
+				move[i] = before[i] - v
+			}
+			r.moves[p.name] = move
+		}
+		r.norm = math.Sqrt(sumSq)
+		return r
+	}
+
+	free := step(0)
+	require.Greater(t, free.norm, 0.0, "gradient norm")
+	maxNorm := float32(free.norm / 4)
+	clipped := step(maxNorm)
+	coef := float64(maxNorm) / (free.norm + 1e-6)
+	assert.InDelta(t, float64(maxNorm), clipped.norm, 1e-5*free.norm, "clipped norm")
+	for name, g := range free.grads {
+		want := make([]float32, len(g))
+		for i, v := range g {
+			want[i] = float32(coef * float64(v))
+		}
+		assert.Less(t, relativeError(clipped.grads[name], want), 1e-6,
+			"clipped gradient of %s", name)
+		for i, v := range free.moves[name] {
+			// A move is the difference of two float32 weights, exact to about 1e-7 of them.
+			tol := 1e-7*math.Abs(float64(init[name].Float32s()[i])) + 1e-3*math.Abs(coef*float64(v))
+			assert.InDelta(t, coef*float64(v), float64(clipped.moves[name][i]), tol+1e-12,
+				"move of %s[%d]", name, i)
+		}
+	}
+
+	loose := step(float32(2 * free.norm))
+	for name, move := range free.moves {
+		assert.Equal(t, move, loose.moves[name], "move of %s under a norm above the gradient's",
+			name)
+	}
+}

@@ -61,6 +61,9 @@ func (c LoopConfig) Validate() error {
 		return fmt.Errorf("label smoothing must be in [0, 1), got %v", c.Train.LabelSmoothing)
 	case c.Train.WeightDecay < 0:
 		return fmt.Errorf("weight decay must be 0 or positive, got %v", c.Train.WeightDecay)
+	case !(c.Train.GradClipNorm >= 0) || math.IsInf(float64(c.Train.GradClipNorm), 1):
+		return fmt.Errorf("gradient clipping norm must be 0 or a positive finite number, "+
+			"got %v", c.Train.GradClipNorm)
 	}
 	return nil
 }
@@ -447,6 +450,15 @@ var loopFields = []struct {
 	{"train.eps", func(r *loopRecord) any { return &r.cfg.Train.Eps }},
 }
 
+// optionalLoopFields are configuration fields that a checkpoint stores only when they are
+// not zero, so that checkpoints written before they existed still load, as zero.
+var optionalLoopFields = []struct {
+	name  string
+	field func(r *loopRecord) any
+}{
+	{"train.grad_clip_norm", func(r *loopRecord) any { return &r.cfg.Train.GradClipNorm }},
+}
+
 // fieldBits returns the bits of the field that p points to.
 func fieldBits(p any) uint64 {
 	switch v := p.(type) {
@@ -602,6 +614,11 @@ func (l *TrainLoop) SaveCheckpoint(path string) error {
 	if rec.cell != 0 {
 		fields = append(slices.Clip(fields), cellField)
 	}
+	for _, f := range optionalLoopFields {
+		if fieldBits(f.field(&rec)) != 0 {
+			fields = append(slices.Clip(fields), f)
+		}
+	}
 	for _, f := range fields {
 		tensors = append(tensors, nn.NamedTensor{Name: f.name,
 			Tensor: uint64Tensor(fieldBits(f.field(&rec)))})
@@ -724,7 +741,8 @@ func decodeLoopRecord(tensors map[string]*tensor.Tensor) (*loopRecord, error) {
 		}
 		setFieldBits(f.field(rec), bits)
 	}
-	for _, f := range append(slices.Clip(partialFields), cellField) {
+	optional := append(slices.Clip(partialFields), cellField)
+	for _, f := range append(optional, optionalLoopFields...) {
 		if t, ok := tensors[f.name]; ok {
 			bits, err := tensorUint64(t)
 			if err != nil {
@@ -770,7 +788,7 @@ func ResumeTrainLoop(be backend.Backend, path string, cfg LoopConfig,
 		return nil, fmt.Errorf("%s: %w: it has cell %s, this run has %s", path,
 			ErrConfigMismatch, cellName(rec.cfg.Cell), cellName(cfg.Cell))
 	}
-	for _, f := range loopFields {
+	for _, f := range append(slices.Clip(loopFields), optionalLoopFields...) {
 		stored, requested := f.field(rec), f.field(&want)
 		if fieldBits(stored) != fieldBits(requested) {
 			name := strings.TrimPrefix(f.name, "train.")

@@ -241,6 +241,7 @@ func TestNewTrainLoopRejectsBadConfig(t *testing.T) {
 		{"zero lr", func(c *LoopConfig) { c.LR = 0 }, "learning rate"},
 		{"batch above set", func(c *LoopConfig) { c.Train.BatchSize = 4 }, "fewer than"},
 		{"smoothing 1", func(c *LoopConfig) { c.Train.LabelSmoothing = 1 }, "smoothing"},
+		{"negative clip", func(c *LoopConfig) { c.Train.GradClipNorm = -1 }, "clipping norm"},
 	} {
 		cfg := smallestLoopConfig()
 		c.change(&cfg)
@@ -288,6 +289,31 @@ func TestResumeTrainLoopRejectsMismatch(t *testing.T) {
 
 	_, err = ResumeTrainLoop(be, path, cfg, randomSet(17, 4))
 	assert.ErrorContains(t, err, "train_images 2, this run has 4")
+
+	// The checkpoint has no gradient clipping, which it stores by leaving the field out.
+	other = cfg
+	other.Train.GradClipNorm = 1
+	_, err = ResumeTrainLoop(be, path, other, set)
+	assert.ErrorContains(t, err, "grad_clip_norm 0, this run has 1")
+}
+
+func TestCheckpointStoresGradClipNorm(t *testing.T) {
+	cfg := smallestLoopConfig()
+	cfg.Train.GradClipNorm = 2.5
+	set := randomSet(18, 2)
+	path := writeTinyCheckpoint(t, cfg, set)
+	info, err := ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, float32(2.5), info.Config.Train.GradClipNorm)
+
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	_, err = ResumeTrainLoop(be, path, cfg, set)
+	require.NoError(t, err)
+	other := cfg
+	other.Train.GradClipNorm = 0
+	_, err = ResumeTrainLoop(be, path, other, set)
+	assert.ErrorContains(t, err, "grad_clip_norm 2.5, this run has 0")
 }
 
 func TestResumeTrainLoopRejectsDamagedFile(t *testing.T) {

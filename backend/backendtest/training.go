@@ -28,6 +28,7 @@ func RunTraining(t *testing.T, open func(t *testing.T) backend.Trainer) {
 		{"LinearGradients", testLinearGradients},
 		{"SGDUpdate", testSGDUpdate},
 		{"AdamUpdate", testAdamUpdate},
+		{"SumSquaresAndScale", testSumSquaresAndScale},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,6 +303,26 @@ func testAdamUpdate(t *testing.T, b backend.Trainer) {
 		require.InDelta(t, want, got[i], 1e-6, "param %d", i)
 	}
 	require.Error(t, b.AdamUpdate(pb, gb, mb, vb, lr, b1, b2, eps, wd, 0))
+}
+
+func testSumSquaresAndScale(t *testing.T, b backend.Trainer) {
+	// 37 elements: a whole number of vector blocks and a remainder.
+	x := &host{data: make([]float32, 37), shape: [4]int{1, 37, 1, 1}}
+	var want float64
+	for i := range x.data {
+		x.data[i] = float32(i) - 18.5
+		want += float64(x.data[i]) * float64(x.data[i])
+	}
+	xb := x.buffer(t, b)
+	got, err := b.SumSquares(xb)
+	require.NoError(t, err)
+	require.InDelta(t, want, got, 1e-9*want, "sum of squares")
+
+	require.NoError(t, b.Scale(xb, -0.5))
+	scaled := download(t, b, xb)
+	for i, v := range x.data {
+		require.Equal(t, -0.5*v, scaled[i], "element %d after Scale(-0.5)", i)
+	}
 }
 
 func testReLUGradients(t *testing.T, b backend.Trainer) {

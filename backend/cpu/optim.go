@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/kernels"
 )
 
 // sameParams checks that the buffers are whole parameters of one shape and returns their data.
@@ -45,6 +46,26 @@ func (b *Backend) SGDUpdate(pb, gb, vb backend.Buffer, lr, momentum, weightDecay
 		}
 		p[i] -= lr * d
 	}
+	return nil
+}
+
+// SumSquares returns Σx² of a parameter buffer; see backend.Trainer.
+func (b *Backend) SumSquares(xb backend.Buffer) (float64, error) {
+	s, err := sameParams("sum of squares", xb)
+	if err != nil {
+		return 0, err
+	}
+	_, sumSq := kernels.SumSquares(s[0])
+	return sumSq, nil
+}
+
+// Scale multiplies a parameter buffer by alpha; see backend.Trainer.
+func (b *Backend) Scale(xb backend.Buffer, alpha float32) error {
+	s, err := sameParams("scale", xb)
+	if err != nil {
+		return err
+	}
+	kernels.ScaleShift(s[0], s[0], alpha, 0, false)
 	return nil
 }
 

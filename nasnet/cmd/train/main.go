@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -97,7 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{set: map[string]bool{}}
 	lc := &cfg.loop
 	lc.Train = nasnet.TrainConfig{Beta1: adamBeta1, Beta2: adamBeta2, Eps: adamEps}
-	var momentum, weightDecay, smoothing float64
+	var momentum, weightDecay, smoothing, gradClip float64
 
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -121,6 +122,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		"L2 penalty on convolution and dense weights")
 	fs.Float64Var(&smoothing, "label-smoothing", 0.1,
 		"weight of the uniform distribution mixed into the one-hot targets, in [0, 1)")
+	fs.Float64Var(&gradClip, "grad-clip", 0,
+		"largest global L2 norm of the gradients; a step above it scales them down "+
+			"(0: no clipping)")
 
 	fs.Uint64Var(&lc.Seed, "seed", 1,
 		"seed of the initial weights and of the data order and augmentation")
@@ -186,6 +190,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	lc.Train.Momentum = float32(momentum)
 	lc.Train.WeightDecay = float32(weightDecay)
 	lc.Train.LabelSmoothing = float32(smoothing)
+	lc.Train.GradClipNorm = float32(gradClip)
 	switch cfg.optimizer {
 	case "sgd":
 		lc.Train.Optimizer = nasnet.SGD
@@ -218,6 +223,9 @@ func checkFlags(cfg *config) error {
 	case lc.Train.LabelSmoothing < 0 || lc.Train.LabelSmoothing >= 1:
 		return fmt.Errorf("--label-smoothing must be in [0, 1), got %v",
 			lc.Train.LabelSmoothing)
+	case !(lc.Train.GradClipNorm >= 0) || math.IsInf(float64(lc.Train.GradClipNorm), 1):
+		return fmt.Errorf("--grad-clip must be 0 or a positive finite number, got %v",
+			lc.Train.GradClipNorm)
 	case cfg.threads < 0 || cfg.threads > backend.MaxThreads:
 		return fmt.Errorf("--threads must be from 0 to %d, got %d", backend.MaxThreads,
 			cfg.threads)
@@ -285,6 +293,9 @@ var trainingFlags = []struct {
 	{"label-smoothing", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.LabelSmoothing = s.Config.Train.LabelSmoothing
 	}, func(c *config) any { return c.loop.Train.LabelSmoothing }},
+	{"grad-clip", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.GradClipNorm = s.Config.Train.GradClipNorm
+	}, func(c *config) any { return c.loop.Train.GradClipNorm }},
 	{"seed", func(c *config, s nasnet.CheckpointInfo) { c.loop.Seed = s.Config.Seed },
 		func(c *config) any { return c.loop.Seed }},
 	{"limit-train", func(c *config, s nasnet.CheckpointInfo) { c.limitTrain = s.TrainImages },

@@ -37,7 +37,7 @@ func TestHelp(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, name := range []string{"--width", "--epochs", "--batch-size", "--lr", "--momentum",
 		"--nesterov", "--weight-decay", "--label-smoothing", "--warmup-epochs", "--optimizer",
-		"--seed", "--threads", "--data", "--out", "--resume", "--log", "--plot",
+		"--grad-clip", "--seed", "--threads", "--data", "--out", "--resume", "--log", "--plot",
 		"--limit-train", "--eval-limit", "--quiet"} {
 		assert.Regexp(t, `(?m)^  -`+strings.TrimPrefix(name, "--")+`\b`, stderr, name)
 	}
@@ -58,6 +58,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--momentum", "1"}, "--momentum must be in [0, 1)"},
 		{[]string{"--weight-decay", "-1e-4"}, "--weight-decay"},
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing must be in [0, 1)"},
+		{[]string{"--grad-clip", "-1"}, "--grad-clip must be 0 or a positive finite number"},
+		{[]string{"--grad-clip", "NaN"}, "--grad-clip must be 0 or a positive finite number"},
 		{[]string{"--optimizer", "rmsprop"}, `--optimizer must be sgd or adam, got "rmsprop"`},
 		{[]string{"--threads", "-2"}, "--threads"},
 		{[]string{"--threads", "1000000"}, "--threads must be from 0 to 1024, got 1000000"},
