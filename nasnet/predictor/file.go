@@ -15,6 +15,9 @@ const (
 	standardizerStdName  = "standardizer.std"
 	// trainHashesName is a U8 tensor [N, 16], one NAS-Bench-101 hash (MD5) a row.
 	trainHashesName = "train_hashes"
+	// The ensemble's ScoreMean and ScoreStd, each F32 [K].
+	scoreMeanName = "score.mean"
+	scoreStdName  = "score.std"
 )
 
 // Save writes the model to a safetensors file: the weights and batch-norm statistics under
@@ -24,17 +27,64 @@ func (m *Model) Save(path string) error {
 	if m.Standardizer == nil {
 		return fmt.Errorf("predictor: cannot save a model without a standardizer")
 	}
+	raw := weightTensors(m, "")
+	shared, err := sharedTensors(m)
+	if err != nil {
+		return err
+	}
+	return nn.WriteSafetensorsRawFile(path, append(raw, shared...))
+}
+
+// Save writes the ensemble to a safetensors file. Member k's weights take the names of
+// Model.Save with the prefix "member{k+1}." (member1.conv1.weight, …). The shared
+// standardizer and training hashes are written once, as Model.Save writes them, and the
+// score statistics as the F32 [K] tensors score.mean and score.std.
+func (e *Ensemble) Save(path string) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	var raw []nn.RawTensor
+	for k, m := range e.Members {
+		raw = append(raw, weightTensors(m, memberPrefix(k))...)
+	}
+	shared, err := sharedTensors(e.Members[0])
+	if err != nil {
+		return err
+	}
+	raw = append(raw, shared...)
+	for _, s := range []struct {
+		name   string
+		values []float32
+	}{{scoreMeanName, e.ScoreMean}, {scoreStdName, e.ScoreStd}} {
+		t, err := tensor.FromFloat32(s.values, len(s.values))
+		if err != nil {
+			return err
+		}
+		raw = append(raw, nn.NewRawTensor(s.name, t))
+	}
+	return nn.WriteSafetensorsRawFile(path, raw)
+}
+
+func memberPrefix(k int) string { return fmt.Sprintf("member%d.", k+1) }
+
+func weightTensors(m *Model, prefix string) []nn.RawTensor {
 	var raw []nn.RawTensor
 	for _, t := range m.tensors() {
-		raw = append(raw, nn.NewRawTensor(t.name, t.t))
+		raw = append(raw, nn.NewRawTensor(prefix+t.name, t.t))
 	}
+	return raw
+}
+
+// sharedTensors returns the model's standardizer and training hashes as file tensors.
+func sharedTensors(m *Model) ([]nn.RawTensor, error) {
+	var raw []nn.RawTensor
 	for _, s := range []struct {
 		name string
 		e    *nasbench.Encoding
 	}{{standardizerMeanName, &m.Standardizer.Mean}, {standardizerStdName, &m.Standardizer.Std}} {
 		t, err := tensor.FromFloat32(s.e.Floats(), nasbench.EncodingChannels, side, side)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		raw = append(raw, nn.NewRawTensor(s.name, t))
 	}
@@ -43,42 +93,106 @@ func (m *Model) Save(path string) error {
 	for _, h := range m.TrainHashes {
 		sum, err := hex.DecodeString(h)
 		if err != nil || len(sum) != 16 {
-			return fmt.Errorf("predictor: training hash %q is not 32 hex digits", h)
+			return nil, fmt.Errorf("predictor: training hash %q is not 32 hex digits", h)
 		}
 		hashes.Data = append(hashes.Data, sum...)
 	}
-	raw = append(raw, hashes)
-	return nn.WriteSafetensorsRawFile(path, raw)
+	return append(raw, hashes), nil
 }
 
-// Load reads a model written by Save. The layer widths come from the tensor shapes.
+// Load reads a model written by Model.Save. The layer widths come from the tensor shapes.
 func Load(path string) (*Model, error) {
 	raw, err := nn.ReadSafetensorsRawFile(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := decodeModel(raw)
+	m, err := decodeModel(indexTensors(raw), "")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
 }
 
-func decodeModel(raw []nn.RawTensor) (*Model, error) {
+// LoadEnsemble reads an ensemble written by Ensemble.Save, or a model written by
+// Model.Save as an ensemble of one member whose scores are left unscaled.
+func LoadEnsemble(path string) (*Ensemble, error) {
+	raw, err := nn.ReadSafetensorsRawFile(path)
+	if err != nil {
+		return nil, err
+	}
+	e, err := decodeEnsemble(indexTensors(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return e, nil
+}
+
+func indexTensors(raw []nn.RawTensor) map[string]nn.RawTensor {
 	byName := map[string]nn.RawTensor{}
 	for _, t := range raw {
 		byName[t.Name] = t
 	}
-	get := func(name string) (*tensor.Tensor, error) {
-		r, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("predictor model: tensor %q is missing", name)
-		}
-		t, err := r.Tensor()
+	return byName
+}
+
+func decodeEnsemble(byName map[string]nn.RawTensor) (*Ensemble, error) {
+	if _, ok := byName[scoreMeanName]; !ok {
+		m, err := decodeModel(byName, "")
 		if err != nil {
-			return nil, fmt.Errorf("predictor model: %w", err)
+			return nil, err
 		}
-		return t.ToFloat32(), nil
+		return &Ensemble{Members: []*Model{m}, ScoreMean: []float32{0},
+			ScoreStd: []float32{1}}, nil
+	}
+	e := &Ensemble{}
+	for _, s := range []struct {
+		name   string
+		values *[]float32
+	}{{scoreMeanName, &e.ScoreMean}, {scoreStdName, &e.ScoreStd}} {
+		t, err := tensorNamed(byName, s.name)
+		if err != nil {
+			return nil, err
+		}
+		if t.Rank() != 1 {
+			return nil, fmt.Errorf("predictor model: tensor %q has shape %v, want [K]",
+				s.name, t.Shape())
+		}
+		*s.values = t.Float32s()
+	}
+	for k := range e.ScoreMean {
+		m, err := decodeModel(byName, memberPrefix(k))
+		if err != nil {
+			return nil, err
+		}
+		if k > 0 {
+			m.Standardizer = e.Members[0].Standardizer
+		}
+		e.Members = append(e.Members, m)
+	}
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// tensorNamed returns the tensor of that name as float32.
+func tensorNamed(byName map[string]nn.RawTensor, name string) (*tensor.Tensor, error) {
+	r, ok := byName[name]
+	if !ok {
+		return nil, fmt.Errorf("predictor model: tensor %q is missing", name)
+	}
+	t, err := r.Tensor()
+	if err != nil {
+		return nil, fmt.Errorf("predictor model: %w", err)
+	}
+	return t.ToFloat32(), nil
+}
+
+// decodeModel reads the weights named with prefix, and the standardizer and training
+// hashes, which have no prefix.
+func decodeModel(byName map[string]nn.RawTensor, prefix string) (*Model, error) {
+	get := func(name string) (*tensor.Tensor, error) {
+		return tensorNamed(byName, prefix+name)
 	}
 	m := &Model{}
 	for k := range m.Conv {
@@ -123,7 +237,8 @@ func decodeModel(raw []nn.RawTensor) (*Model, error) {
 		copy(nt.t.Float32s(), t.Float32s())
 	}
 	*m = *want
-	if m.Standardizer, err = decodeStandardizer(get); err != nil {
+	getShared := func(name string) (*tensor.Tensor, error) { return tensorNamed(byName, name) }
+	if m.Standardizer, err = decodeStandardizer(getShared); err != nil {
 		return nil, err
 	}
 	if m.TrainHashes, err = decodeHashes(byName); err != nil {

@@ -13,11 +13,15 @@ type FitConfig struct {
 	Epochs int
 	Adam   Adam
 	Seed   uint64
+	// Standardization selects the statistics of the input standardizer. The zero value is
+	// PerChannel.
+	Standardization Standardization
 	// Progress, when set, receives the loss of each epoch (from 1).
 	Progress func(epoch int, loss float64)
 }
 
-// DefaultFitConfig trains DefaultConfig for 200 full-batch epochs with DefaultAdam.
+// DefaultFitConfig trains DefaultConfig for 200 full-batch epochs with DefaultAdam on
+// PerChannel standardised encodings.
 var DefaultFitConfig = FitConfig{Model: DefaultConfig, Epochs: 200, Adam: DefaultAdam}
 
 // Fit trains a new model on cells with accuracies y (one full batch per epoch) and returns it
@@ -47,7 +51,7 @@ func Fit(b backend.Backend, cells []nasbench.Spec, y []float64, hashes []string,
 			return nil, 0, fmt.Errorf("predictor: training cell %d: %w", i, err)
 		}
 	}
-	if m.Standardizer, err = nasbench.FitStandardizer(encodings); err != nil {
+	if m.Standardizer, err = fitStandardizer(encodings, cfg.Standardization); err != nil {
 		return nil, 0, err
 	}
 	x, err := m.Encode(cells)

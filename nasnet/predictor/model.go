@@ -22,12 +22,50 @@ import (
 
 const side = nasbench.MaxVertices
 
-// Config sets the layer widths. Tests use smaller widths than DefaultConfig.
+// Config sets the layer widths and the initial convolution weights. Tests use smaller
+// widths than DefaultConfig.
 type Config struct {
 	// Channels are the output channels of the two convolutions.
 	Channels [2]int
 	// Hidden are the outputs of the first two dense layers.
 	Hidden [2]int
+	// ConvInit is the distribution of the initial convolution weights. A model file does
+	// not store it, so a loaded model has the zero value.
+	ConvInit ConvInit
+}
+
+// ConvInit is a distribution of the initial convolution weights.
+type ConvInit int
+
+const (
+	// UniformInit draws from U(−b, b) with b = 1/sqrt(fan_in), PyTorch's default for
+	// nn.Conv2d (kaiming_uniform_ with a = √5). With 3-member ensembles on 424 records of
+	// seeds 1 and 2 it ranked the held-out records 0.002 and 0.0035 higher in Kendall tau
+	// than HeNormalInit.
+	UniformInit ConvInit = iota
+	// HeNormalInit draws from N(0, 2/fan_in).
+	HeNormalInit
+)
+
+// String returns the name that ParseConvInit accepts.
+func (c ConvInit) String() string {
+	switch c {
+	case UniformInit:
+		return "uniform"
+	case HeNormalInit:
+		return "he"
+	}
+	return fmt.Sprintf("ConvInit(%d)", int(c))
+}
+
+// ParseConvInit returns the ConvInit named "uniform" or "he".
+func ParseConvInit(name string) (ConvInit, error) {
+	for _, c := range []ConvInit{UniformInit, HeNormalInit} {
+		if name == c.String() {
+			return c, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown convolution init %q, expected uniform or he", name)
 }
 
 // DefaultConfig is the network drawn in the package documentation.
@@ -38,6 +76,9 @@ func (c Config) check() error {
 		if v <= 0 {
 			return fmt.Errorf("predictor: layer widths must be positive, got %+v", c)
 		}
+	}
+	if c.ConvInit != UniformInit && c.ConvInit != HeNormalInit {
+		return fmt.Errorf("predictor: unknown convolution init %d", int(c.ConvInit))
 	}
 	return nil
 }
@@ -66,10 +107,10 @@ type Model struct {
 	TrainHashes  []string
 }
 
-// NewModel returns a model with seeded random weights: He-normal convolutions (std
-// sqrt(2/fan_in)), and dense weights and biases uniform in ±1/sqrt(fan_in), which is what
-// PyTorch's default initialization of nn.Linear amounts to. Batch norms start at gamma 1,
-// beta 0, mean 0 and variance 1. The standardizer is left nil.
+// NewModel returns a model with seeded random weights: convolutions drawn from
+// cfg.ConvInit, and dense weights and biases uniform in ±1/sqrt(fan_in), which is what PyTorch's
+// default initialization of nn.Linear amounts to. Batch norms start at gamma 1, beta 0,
+// mean 0 and variance 1. The standardizer is left nil.
 func NewModel(cfg Config, seed uint64) (*Model, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -79,9 +120,13 @@ func NewModel(cfg Config, seed uint64) (*Model, error) {
 	in := nasbench.EncodingChannels
 	for k, out := range cfg.Channels {
 		w := tensor.Zeros(out, in, 3, 3)
-		std := math.Sqrt(2 / float64(in*9))
+		fanIn := float64(in * 9)
 		for i := range w.Float32s() {
-			w.Float32s()[i] = float32(rng.NormFloat64() * std)
+			if cfg.ConvInit == HeNormalInit {
+				w.Float32s()[i] = float32(rng.NormFloat64() * math.Sqrt(2/fanIn))
+			} else {
+				w.Float32s()[i] = float32((2*rng.Float64() - 1) / math.Sqrt(fanIn))
+			}
 		}
 		m.Conv[k] = w
 		m.Norm[k] = BatchNorm{Gamma: filled(out, 1), Beta: filled(out, 0),

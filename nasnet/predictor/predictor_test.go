@@ -98,7 +98,12 @@ func TestBackwardFiniteDifference(t *testing.T) {
 	cells, y, _ := loadCells(t, 8)
 	be, err := cpu.New(1)
 	require.NoError(t, err)
-	m, err := NewModel(tinyConfig, 3)
+	// NOTE: with h = 1e-2 some weight draws put pre-activations within h of a ReLU kink,
+	// where central differences miss the gradient (He-normal seeds 9 and 10 and uniform
+	// seeds 3, 5 and 6 do). He-normal seed 3 does not.
+	cfg := tinyConfig
+	cfg.ConvInit = HeNormalInit
+	m, err := NewModel(cfg, 3)
 	require.NoError(t, err)
 	encodings := make([]nasbench.Encoding, len(cells))
 	for i, s := range cells {
@@ -249,4 +254,283 @@ func float64s(v []float32) []float64 {
 		out[i] = float64(x)
 	}
 	return out
+}
+
+// fitTinyEnsemble trains three tiny members for 2 epochs on 10 cells.
+func fitTinyEnsemble(t *testing.T) (*Ensemble, []nasbench.Spec, []string) {
+	t.Helper()
+	cells, y, hashes := loadCells(t, 10)
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	e, _, err := FitEnsemble(be, cells, y, hashes,
+		FitConfig{Model: tinyConfig, Epochs: 2, Adam: DefaultAdam, Seed: 5}, 3)
+	require.NoError(t, err)
+	return e, cells, hashes
+}
+
+func TestMemberSeed(t *testing.T) {
+	assert.Equal(t, uint64(5), MemberSeed(5, 0))
+	seen := map[uint64]bool{}
+	for k := range 4 {
+		seen[MemberSeed(5, k)] = true
+	}
+	assert.Len(t, seen, 4)
+}
+
+func TestFitEnsembleFirstMemberIsFit(t *testing.T) {
+	cells, y, hashes := loadCells(t, 10)
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	cfg := FitConfig{Model: tinyConfig, Epochs: 2, Adam: DefaultAdam, Seed: 5}
+	var epochs []int
+	cfg.Progress = func(epoch int, _ float64) { epochs = append(epochs, epoch) }
+	e, _, err := FitEnsemble(be, cells, y, hashes, cfg, 2)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2, 3, 4}, epochs)
+	cfg.Progress = nil
+	m, _, err := Fit(be, cells, y, hashes, cfg)
+	require.NoError(t, err)
+	require.Len(t, e.Members, 2)
+	for i, want := range m.tensors() {
+		assert.Equal(t, want.t.Float32s(), e.Members[0].tensors()[i].t.Float32s(), want.name)
+	}
+	assert.NotEqual(t, e.Members[0].Conv[0].Float32s(), e.Members[1].Conv[0].Float32s())
+	assert.Same(t, e.Members[0].Standardizer, e.Members[1].Standardizer)
+	assert.Equal(t, hashes, e.TrainHashes())
+}
+
+func TestFitEnsembleScoreStatistics(t *testing.T) {
+	e, cells, _ := fitTinyEnsemble(t)
+	for k, m := range e.Members {
+		scores, err := mustScorer(t, m, 4).Score(cells)
+		require.NoError(t, err)
+		var sum, squares float64
+		for _, s := range scores {
+			sum += float64(s)
+		}
+		mean := sum / float64(len(scores))
+		for _, s := range scores {
+			squares += (float64(s) - mean) * (float64(s) - mean)
+		}
+		assert.InDelta(t, mean, e.ScoreMean[k], 1e-5, "member %d", k+1)
+		assert.InDelta(t, math.Sqrt(squares/float64(len(scores))), e.ScoreStd[k], 1e-5,
+			"member %d", k+1)
+	}
+}
+
+func TestEnsembleScoreIsMeanOfMembers(t *testing.T) {
+	e, cells, _ := fitTinyEnsemble(t)
+	want := make([]float64, len(cells))
+	for k, m := range e.Members {
+		scores, err := mustScorer(t, m, 16).Score(cells)
+		require.NoError(t, err)
+		for i, s := range scores {
+			want[i] += (float64(s) - float64(e.ScoreMean[k])) / float64(e.ScoreStd[k]) / 3
+		}
+	}
+	// Batches of 4 leave a short last batch of 2 cells.
+	got, err := mustEnsembleScorer(t, e, 4).Score(cells)
+	require.NoError(t, err)
+	require.Len(t, got, len(cells))
+	for i := range cells {
+		assert.InDelta(t, want[i], got[i], 1e-5, "cell %d", i)
+	}
+}
+
+func TestEnsembleSaveLoadKeepsScores(t *testing.T) {
+	e, cells, hashes := fitTinyEnsemble(t)
+	path := filepath.Join(t.TempDir(), "ensemble.safetensors")
+	require.NoError(t, e.Save(path))
+	loaded, err := LoadEnsemble(path)
+	require.NoError(t, err)
+	require.Len(t, loaded.Members, 3)
+	assert.Equal(t, e.ScoreMean, loaded.ScoreMean)
+	assert.Equal(t, e.ScoreStd, loaded.ScoreStd)
+	assert.Equal(t, hashes, loaded.TrainHashes())
+	for k, m := range e.Members {
+		got := loaded.Members[k]
+		assert.Equal(t, tinyConfig, got.Config, "member %d", k+1)
+		assert.Equal(t, *m.Standardizer, *got.Standardizer, "member %d", k+1)
+		for i, want := range m.tensors() {
+			assert.Equal(t, want.t.Float32s(), got.tensors()[i].t.Float32s(), "member %d %s",
+				k+1, want.name)
+		}
+	}
+
+	want, err := mustEnsembleScorer(t, e, 7).Score(cells)
+	require.NoError(t, err)
+	got, err := mustEnsembleScorer(t, loaded, 3).Score(cells)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	_, err = Load(path)
+	assert.ErrorContains(t, err, `"conv1.weight" is missing`)
+}
+
+func TestLoadEnsembleReadsSingleModel(t *testing.T) {
+	cells, y, hashes := loadCells(t, 10)
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	m, _, err := Fit(be, cells, y, hashes,
+		FitConfig{Model: tinyConfig, Epochs: 2, Adam: DefaultAdam, Seed: 2})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	require.NoError(t, m.Save(path))
+	e, err := LoadEnsemble(path)
+	require.NoError(t, err)
+	require.Len(t, e.Members, 1)
+	assert.Equal(t, []float32{0}, e.ScoreMean)
+	assert.Equal(t, []float32{1}, e.ScoreStd)
+
+	want, err := mustScorer(t, m, 4).Score(cells)
+	require.NoError(t, err)
+	got, err := mustEnsembleScorer(t, e, 4).Score(cells)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+}
+
+func TestNewEnsembleScorerRejectsBadEnsemble(t *testing.T) {
+	e, _, _ := fitTinyEnsemble(t)
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	cases := map[string]*Ensemble{
+		"no members":      {},
+		"short means":     {Members: e.Members, ScoreMean: e.ScoreMean[:2], ScoreStd: e.ScoreStd},
+		"zero std":        {Members: e.Members, ScoreMean: e.ScoreMean, ScoreStd: []float32{1, 0, 1}},
+		"no standardizer": {Members: []*Model{{}}, ScoreMean: []float32{0}, ScoreStd: []float32{1}},
+	}
+	for name, bad := range cases {
+		_, err := NewEnsembleScorer(be, bad, 4)
+		assert.Error(t, err, name)
+	}
+}
+
+// With equal targets the ranking gradient is 0, so Adam's first step moves every nonzero
+// parameter by the learning rate towards 0, the gradient being WeightDecay·p alone.
+func TestStepAppliesWeightDecay(t *testing.T) {
+	cells, _, _ := loadCells(t, 6)
+	y := make([]float64, len(cells))
+	for _, decay := range []float32{0, 0.1} {
+		be, err := cpu.New(1)
+		require.NoError(t, err)
+		m, err := NewModel(tinyConfig, 3)
+		require.NoError(t, err)
+		encodings := make([]nasbench.Encoding, len(cells))
+		for i, s := range cells {
+			encodings[i], err = nasbench.DefaultNetwork.Encode(s)
+			require.NoError(t, err)
+		}
+		m.Standardizer, err = nasbench.FitStandardizer(encodings)
+		require.NoError(t, err)
+		before := m.Dense[1].Weight.Clone()
+		x, err := m.Encode(cells)
+		require.NoError(t, err)
+		tr, err := NewTrainer(be, m, x)
+		require.NoError(t, err)
+		opt := DefaultAdam
+		opt.WeightDecay = decay
+		_, err = tr.Step(y, opt)
+		require.NoError(t, err)
+		require.NoError(t, tr.SyncToHost())
+		for i, w := range before.Float32s() {
+			want := w
+			if decay > 0 {
+				want = w - float32(math.Copysign(float64(opt.LR), float64(w)))
+			}
+			assert.InDelta(t, want, m.Dense[1].Weight.Float32s()[i], 1e-6,
+				"decay %v, fc2.weight[%d]", decay, i)
+		}
+	}
+}
+
+func mustEnsembleScorer(t *testing.T, e *Ensemble, batch int) *EnsembleScorer {
+	t.Helper()
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	sc, err := NewEnsembleScorer(be, e, batch)
+	require.NoError(t, err)
+	return sc
+}
+
+func TestChannelStandardizer(t *testing.T) {
+	var a, b nasbench.Encoding
+	a[1][0][1], b[1][0][1], b[1][2][3] = 49, 98, 49
+	a[0][4][5], b[0][4][5] = 7, 7
+	z, err := fitStandardizer([]nasbench.Encoding{a, b}, PerChannel)
+	require.NoError(t, err)
+	// Channel 1 has the values 49, 98 and 49 among 98 entries: mean 2, mean square 147.
+	for _, entry := range [][2]int{{0, 0}, {0, 1}, {6, 6}} {
+		assert.InDelta(t, 2, z.Mean[1][entry[0]][entry[1]], 1e-6, "entry %v", entry)
+		assert.InDelta(t, math.Sqrt(147-4), z.Std[1][entry[0]][entry[1]], 1e-4, "entry %v",
+			entry)
+	}
+	// Channel 0 has the value 7 twice among 98 entries.
+	assert.InDelta(t, 1.0/7, z.Mean[0][3][3], 1e-6)
+	assert.InDelta(t, math.Sqrt(1-1.0/49), z.Std[0][3][3], 1e-5)
+	// Channel 2 is 0 throughout, so its deviation is 1.
+	assert.Zero(t, z.Mean[2][0][1])
+	assert.Equal(t, float32(1), z.Std[2][0][1])
+
+	out := z.Apply(b)
+	assert.InDelta(t, (98-2)/math.Sqrt(143), out[1][0][1], 1e-4)
+	assert.InDelta(t, -2/math.Sqrt(143), out[1][5][5], 1e-5)
+
+	_, err = fitStandardizer(nil, PerChannel)
+	assert.Error(t, err)
+}
+
+func TestEntryStandardizerIsNasbench(t *testing.T) {
+	var a, b nasbench.Encoding
+	a[1][0][1], b[1][0][1] = 1, 3
+	got, err := fitStandardizer([]nasbench.Encoding{a, b}, PerEntry)
+	require.NoError(t, err)
+	want, err := nasbench.FitStandardizer([]nasbench.Encoding{a, b})
+	require.NoError(t, err)
+	assert.Equal(t, *want, *got)
+}
+
+func TestParseStandardization(t *testing.T) {
+	for _, s := range []Standardization{PerChannel, PerEntry} {
+		got, err := ParseStandardization(s.String())
+		require.NoError(t, err)
+		assert.Equal(t, s, got)
+	}
+	_, err := ParseStandardization("global")
+	assert.ErrorContains(t, err, `"global"`)
+}
+
+func TestNewModelConvInit(t *testing.T) {
+	uniform, err := NewModel(DefaultConfig, 1)
+	require.NoError(t, err)
+	cfg := DefaultConfig
+	cfg.ConvInit = HeNormalInit
+	he, err := NewModel(cfg, 1)
+	require.NoError(t, err)
+	// conv2 has fan-in 38·9 = 342 and 128·342 weights.
+	bound := 1 / math.Sqrt(342)
+	var squares float64
+	for i, w := range uniform.Conv[1].Float32s() {
+		require.LessOrEqual(t, math.Abs(float64(w)), bound, "uniform conv2.weight[%d]", i)
+		squares += float64(w) * float64(w)
+	}
+	n := float64(uniform.Conv[1].Len())
+	// U(−b, b) has variance b²/3.
+	assert.InEpsilon(t, bound*bound/3, squares/n, 0.05)
+	squares = 0
+	for _, w := range he.Conv[1].Float32s() {
+		squares += float64(w) * float64(w)
+	}
+	assert.InEpsilon(t, 2.0/342, squares/n, 0.05)
+	assert.NotEqual(t, uniform.Conv[0].Float32s(), he.Conv[0].Float32s())
+
+	for _, c := range []ConvInit{UniformInit, HeNormalInit} {
+		got, err := ParseConvInit(c.String())
+		require.NoError(t, err)
+		assert.Equal(t, c, got)
+	}
+	_, err = ParseConvInit("xavier")
+	assert.ErrorContains(t, err, `"xavier"`)
+	cfg.ConvInit = 7
+	_, err = NewModel(cfg, 1)
+	assert.ErrorContains(t, err, "unknown convolution init 7")
 }

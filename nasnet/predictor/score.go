@@ -94,15 +94,29 @@ func (sc *Scorer) Score(cells []nasbench.Spec) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A short last batch runs on zero padding whose scores are dropped.
-		clear(sc.input.Float32s())
-		copy(sc.input.Float32s(), x.Float32s())
-		if err := sc.run(); err != nil {
+		part, err := sc.scoreEncoded(x)
+		if err != nil {
 			return nil, err
 		}
-		scores = append(scores, sc.out.Float32s()[:end-start]...)
+		scores = append(scores, part...)
 	}
 	return scores, nil
+}
+
+// scoreEncoded returns the scores of a batch of standardised encodings x [n, 19, 7, 7],
+// with n at most the Scorer's batch size. The result is valid until the next call.
+func (sc *Scorer) scoreEncoded(x *tensor.Tensor) ([]float32, error) {
+	n := x.Dim(0)
+	if n > sc.batch {
+		return nil, fmt.Errorf("predictor: %d cells in a batch of at most %d", n, sc.batch)
+	}
+	// A short batch runs on zero padding whose scores are dropped.
+	clear(sc.input.Float32s())
+	copy(sc.input.Float32s(), x.Float32s())
+	if err := sc.run(); err != nil {
+		return nil, err
+	}
+	return sc.out.Float32s()[:n], nil
 }
 
 func (sc *Scorer) run() error {

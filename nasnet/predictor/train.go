@@ -15,12 +15,16 @@ const (
 	BatchNormEps    = 1e-5
 )
 
-// Adam holds the hyper-parameters of the Adam optimizer, with no weight decay.
+// Adam holds the hyper-parameters of the Adam optimizer.
 type Adam struct {
 	LR, Beta1, Beta2, Eps float32
+	// WeightDecay is the L2 coefficient added to every parameter's gradient, as in
+	// PyTorch's torch.optim.Adam (not the decoupled decay of AdamW).
+	WeightDecay float32
 }
 
-// DefaultAdam is Adam with learning rate 1e-3, β1 0.9, β2 0.999 and eps 1e-8.
+// DefaultAdam is Adam with learning rate 1e-3, β1 0.9, β2 0.999, eps 1e-8 and no weight
+// decay.
 var DefaultAdam = Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
 
 // param is a trainable tensor on the backend with its gradient and Adam moments. host is
@@ -316,7 +320,7 @@ func (tr *Trainer) Step(y []float64, opt Adam) (float64, error) {
 	tr.steps++
 	for _, p := range tr.params {
 		if err := tr.be.AdamUpdate(p.value, p.grad, p.m, p.v, opt.LR, opt.Beta1, opt.Beta2,
-			opt.Eps, 0, tr.steps); err != nil {
+			opt.Eps, opt.WeightDecay, tr.steps); err != nil {
 			return 0, err
 		}
 	}
