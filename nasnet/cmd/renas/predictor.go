@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -28,6 +29,14 @@ var searchLimit int
 
 // scoreChunk is the number of cells scored between progress updates.
 const scoreChunk = 4096
+
+// Defaults of train's --members and --weight-decay. Trained on 424 NAS-Bench-101 records
+// with seeds 1 and 2 and ranking the 19,577 others, five members reached a Kendall tau
+// about 0.01 higher than one, and weight decay 1e-3 or 1e-2 a lower tau than none.
+const (
+	defaultMembers     = 5
+	defaultWeightDecay = 0.0
+)
 
 func commandFlagSet(name, usageLine, summary string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -142,16 +151,29 @@ func newCPU(threads int) (*cpu.Backend, error) {
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := commandFlagSet("train", "--data FILE.json --out MODEL [flags]",
-		"Trains a ReNAS accuracy predictor with the pairwise ranking loss on --train-size\n"+
-			"records of FILE.json drawn with --seed, and writes it to MODEL as safetensors\n"+
-			"(weights, batch-norm statistics, the encoding standardizer and the training\n"+
-			"hashes). Prints the loss of the last epoch and the training time.", stderr)
+		"Trains an ensemble of --members ReNAS accuracy predictors with the pairwise\n"+
+			"ranking loss on --train-size records of FILE.json drawn with --seed, each from\n"+
+			"other initial weights, and writes it to MODEL as safetensors (weights, batch-norm\n"+
+			"statistics, the encoding standardizer, the training hashes and each member's\n"+
+			"score statistics). The ensemble scores a cell by the mean of the members'\n"+
+			"scores, each standardised by its mean and deviation on the training records.\n"+
+			"Prints the mean loss of the last epoch and the training time.", stderr)
 	data := fs.String("data", "", "NAS-Bench-101 record file (required)")
 	out := fs.String("out", "", "model file to write (required)")
 	size := fs.Int("train-size", 424, "number of training records")
 	seed := fs.Uint64("seed", 0, "seed of the record sample and the initial weights")
+	members := fs.Int("members", defaultMembers, "number of predictors in the ensemble, "+
+		"trained one after another")
+	weightDecay := fs.Float64("weight-decay", defaultWeightDecay, "L2 weight decay of Adam, "+
+		"added to every parameter's gradient")
+	standardize := fs.String("standardize", predictor.DefaultFitConfig.Standardization.String(),
+		"statistics that standardise the encodings: channel (one mean and deviation per "+
+			"channel) or entry (per channel, row and column)")
+	convInit := fs.String("conv-init", predictor.DefaultConfig.ConvInit.String(),
+		"initial convolution weights: uniform (PyTorch's default, ±1/sqrt(fan_in)) or he "+
+			"(normal, std sqrt(2/fan_in))")
 	epochs := fs.Int("epochs", predictor.DefaultFitConfig.Epochs,
-		"full-batch epochs (one Adam step each)")
+		"full-batch epochs of each member (one Adam step each)")
 	threads := fs.Int("threads", 0, "CPU threads; 0 means all cores")
 	cache := fs.String("cache", "", "space cache file, for record files of hashes only "+
 		"(default: as for enumerate)")
@@ -162,6 +184,21 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 
 	if *epochs < 1 {
 		return fmt.Errorf("train: invalid --epochs %d: must be positive", *epochs)
+	}
+	if *members < 1 {
+		return fmt.Errorf("train: invalid --members %d: must be positive", *members)
+	}
+	if !(*weightDecay >= 0) || math.IsInf(*weightDecay, 0) {
+		return fmt.Errorf("train: invalid --weight-decay %v: must be zero or positive",
+			*weightDecay)
+	}
+	standardization, err := predictor.ParseStandardization(*standardize)
+	if err != nil {
+		return fmt.Errorf("train: invalid --standardize: %w", err)
+	}
+	convInitKind, err := predictor.ParseConvInit(*convInit)
+	if err != nil {
+		return fmt.Errorf("train: invalid --conv-init: %w", err)
 	}
 	records, err := loadRecords(*data)
 	if err != nil {
@@ -188,24 +225,27 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 
 	cfg := predictor.DefaultFitConfig
 	cfg.Epochs, cfg.Seed = *epochs, *seed
+	cfg.Adam.WeightDecay = float32(*weightDecay)
+	cfg.Standardization = standardization
+	cfg.Model.ConvInit = convInitKind
 	if cli.IsTerminal(stderr) {
-		bar := progressbar.NewOptions(*epochs, progressbar.OptionSetWriter(stderr),
+		bar := progressbar.NewOptions(*members**epochs, progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(),
 			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
 		defer bar.Finish()
 		cfg.Progress = func(epoch int, _ float64) { bar.Set(epoch) }
 	}
 	start := time.Now()
-	m, loss, err := predictor.Fit(be, cells, y, hashes, cfg)
+	e, loss, err := predictor.FitEnsemble(be, cells, y, hashes, cfg, *members)
 	if err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
-	if err := m.Save(*out); err != nil {
+	if err := e.Save(*out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "trained on %d cells for %d epochs in %.1f s (%s)\n", len(cells),
-		*epochs, elapsed.Seconds(), be.Describe())
+	fmt.Fprintf(stdout, "trained %d members on %d cells for %d epochs each in %.1f s (%s)\n",
+		*members, len(cells), *epochs, elapsed.Seconds(), be.Describe())
 	fmt.Fprintf(stdout, "final train loss %.6f\n", loss)
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
@@ -222,7 +262,7 @@ func drawRecords(records []nasbench.Record, n int, seed uint64) []nasbench.Recor
 }
 
 // scoreCells scores cells in chunks, reporting progress on a terminal.
-func scoreCells(sc *predictor.Scorer, cells []nasbench.Spec, stderr io.Writer,
+func scoreCells(sc *predictor.EnsembleScorer, cells []nasbench.Spec, stderr io.Writer,
 	label string) ([]float32, error) {
 	var bar *progressbar.ProgressBar
 	if cli.IsTerminal(stderr) {
@@ -246,12 +286,12 @@ func scoreCells(sc *predictor.Scorer, cells []nasbench.Spec, stderr io.Writer,
 	return scores, nil
 }
 
-func loadScorer(path string, threads, batch int) (*predictor.Model, *predictor.Scorer,
-	error) {
+func loadScorer(path string, threads, batch int) (*predictor.Ensemble,
+	*predictor.EnsembleScorer, error) {
 	if batch < 1 {
 		return nil, nil, fmt.Errorf("invalid --batch %d: must be positive", batch)
 	}
-	m, err := predictor.Load(path)
+	e, err := predictor.LoadEnsemble(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -259,17 +299,17 @@ func loadScorer(path string, threads, batch int) (*predictor.Model, *predictor.S
 	if err != nil {
 		return nil, nil, err
 	}
-	sc, err := predictor.NewScorer(be, m, batch)
+	sc, err := predictor.NewEnsembleScorer(be, e, batch)
 	if err != nil {
 		return nil, nil, err
 	}
-	return m, sc, nil
+	return e, sc, nil
 }
 
 // heldOut returns the records whose hashes are not among the model's training hashes.
-func heldOut(records []nasbench.Record, m *predictor.Model) []nasbench.Record {
-	train := make(map[string]bool, len(m.TrainHashes))
-	for _, h := range m.TrainHashes {
+func heldOut(records []nasbench.Record, e *predictor.Ensemble) []nasbench.Record {
+	train := make(map[string]bool, len(e.TrainHashes()))
+	for _, h := range e.TrainHashes() {
 		train[h] = true
 	}
 	var out []nasbench.Record

@@ -13,6 +13,7 @@ import (
 
 	"github.com/renasgo/renas/internal/datatest"
 	"github.com/renasgo/renas/nasnet/nasbench"
+	"github.com/renasgo/renas/nasnet/predictor"
 )
 
 // trainTinyModel trains for 2 epochs on 40 records of data-1k.json, whose records carry
@@ -24,7 +25,7 @@ func trainTinyModel(t *testing.T) (model, data string) {
 	out, err := runCommand(t, "train", "--data", data, "--train-size", "40", "--seed", "3",
 		"--epochs", "2", "--out", model)
 	require.NoError(t, err)
-	assert.Contains(t, out, "trained on 40 cells for 2 epochs in ")
+	assert.Contains(t, out, "on 40 cells for 2 epochs each in ")
 	assert.Contains(t, out, "final train loss ")
 	return model, data
 }
@@ -58,6 +59,20 @@ func TestTrainAndRankCommands(t *testing.T) {
 	f.Close()
 	require.NoError(t, err, "--plot writes a PNG")
 	assert.Contains(t, out, "excluded 0 training records\n")
+}
+
+func TestTrainEnsembleOptions(t *testing.T) {
+	data := datatest.NASBench101File(t, "data-1k.json")
+	model := filepath.Join(t.TempDir(), "model.safetensors")
+	out, err := runCommand(t, "train", "--data", data, "--train-size", "12", "--seed", "3",
+		"--epochs", "2", "--members", "2", "--weight-decay", "1e-4", "--standardize", "entry",
+		"--conv-init", "he", "--out", model)
+	require.NoError(t, err)
+	assert.Contains(t, out, "trained 2 members on 12 cells for 2 epochs each in ")
+	e, err := predictor.LoadEnsemble(model)
+	require.NoError(t, err)
+	assert.Len(t, e.Members, 2)
+	assert.Len(t, e.TrainHashes(), 12)
 }
 
 func TestSearchWithinData(t *testing.T) {
@@ -112,6 +127,14 @@ func TestPredictorCommandErrors(t *testing.T) {
 			"--train-size", "5000"}, []string{"invalid --train-size 5000", "1000 records"}},
 		{"train bad epochs", []string{"train", "--data", data, "--out", "m", "--epochs",
 			"0"}, []string{"invalid --epochs 0"}},
+		{"train bad members", []string{"train", "--data", data, "--out", "m", "--members",
+			"0"}, []string{"invalid --members 0"}},
+		{"train bad standardize", []string{"train", "--data", data, "--out", "m",
+			"--standardize", "global"}, []string{"invalid --standardize", `"global"`}},
+		{"train bad conv init", []string{"train", "--data", data, "--out", "m",
+			"--conv-init", "xavier"}, []string{"invalid --conv-init", `"xavier"`}},
+		{"train negative weight decay", []string{"train", "--data", data, "--out", "m",
+			"--weight-decay", "-1"}, []string{"invalid --weight-decay -1"}},
 		{"train missing data", []string{"train", "--data", "nope.json", "--out", "m"},
 			[]string{"nope.json"}},
 		{"rank without model", []string{"rank", "--data", data}, []string{"missing --model"}},
