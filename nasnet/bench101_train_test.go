@@ -121,7 +121,10 @@ func TestBench101GradientsMatchFiniteDifferences(t *testing.T) {
 			require.NoError(t, be.Download(grad, p.grad))
 			numeric, analytic := c.derivative(p.value, grad.Float32s(),
 				func() float64 { return c.loss(false, false) })
-			assert.InDelta(t, numeric, analytic, 0.02*math.Abs(numeric)+1e-4, "cell %d, %s",
+			// The float32 loss, about 2.3, moves by rounding alone by a few 1e-7 between
+			// evaluations, which the central difference divides by 2·eps = 2e-3: its
+			// absolute noise is about 1e-4, and the bound allows twice that.
+			assert.InDelta(t, numeric, analytic, 0.02*math.Abs(numeric)+2e-4, "cell %d, %s",
 				k, p.name)
 			checked++
 		}
