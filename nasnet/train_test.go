@@ -113,6 +113,9 @@ func testTrainStep(t *testing.T, be *cpu.Backend, bound stepBounds) {
 // first step, which moves each weight by lr·g without weight decay, scales with it. A norm
 // above the gradient's must change nothing.
 func TestGradClipScalesStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: takes three training steps of the width-8 network")
+	}
 	init, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
 		"train_ref_w8_init.safetensors"))
 	require.NoError(t, err)
