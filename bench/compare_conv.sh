@@ -22,11 +22,12 @@ ours_ips() {
 		./backend/cpu/ | awk '$4 == "ns/op" { printf "%.2f\n", 32e9 / $3 }'
 }
 
-# peak prints the metric $3 of the first avx2fma sub-benchmark that matches $1.
+# peak prints the metric $3 of the first sub-benchmark of kernel path $4 that matches $1, or
+# "n/a" when this CPU lacks the path.
 peak() {
 	GOMAXPROCS=1 go test -run '^$' -bench "$1" -benchtime "$2" ./kernels/ |
-		awk -v m="$3" '/avx2fma/ {for (i = 2; i <= NF; i++) if ($i == m) print $(i-1)}' |
-		head -1
+		awk -v m="$3" -v p="/$4(-[0-9]+)?$" '$1 ~ p {for (i = 2; i <= NF; i++) if ($i == m)
+			print $(i-1)}' | head -1 | grep . || echo n/a
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -34,8 +35,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ours=$(ours_ips)
 nchw=$(torch_ips nchw)
 last=$(torch_ips channels_last)
-micro=$(peak '^BenchmarkGemmMicroKernel$' 1000000x 'interleaved%peak')
-whole=$(peak '^BenchmarkSgemmPacked$/^f32/m=128,n=1024,k=1152/' 20x '%peak')
+micro=$(peak '^BenchmarkGemmMicroKernel$' 1000000x 'interleaved%peak' avx2fma)
+micro512=$(peak '^BenchmarkGemmMicroKernel$' 1000000x 'interleaved%peak' avx512)
+whole=$(peak '^BenchmarkSgemmPacked$/^f32/m=128,n=1024,k=1152/' 20x '%peak' avx2fma)
+whole512=$(peak '^BenchmarkSgemmPacked$/^f32/m=128,n=1024,k=1152/' 20x '%peak' avx512)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo "conv 3x3 128->128 + ReLU, input [32, 128, 32, 32], $threads threads, fp32;" \
 	"$(date -u +%F), $cpu"
@@ -44,5 +47,6 @@ printf '%-34s %10.2f %8s\n' "ours (go test -bench Conv2D)" "$ours" "1.00"
 printf '%-34s %10.2f %8s\n' "PyTorch eager NCHW" "$nchw" "$(ratio "$ours" "$nchw")"
 printf '%-34s %10.2f %8s\n' "PyTorch channels_last" "$last" "$(ratio "$ours" "$last")"
 echo "ratio = ours / PyTorch images/s"
-echo "GEMM, one thread, share of the probe's FMA peak: micro-kernel alone (6x16 tile," \
-	"kc=256, panels in L1) $micro %; whole SgemmPacked m=128 n=1024 k=1152 $whole %"
+echo "GEMM, one thread, share of the widest probe's FMA peak: micro-kernel alone (kc=256," \
+	"panels in L1) avx2fma 6x16 $micro %, avx512 16x16 $micro512 %;" \
+	"whole SgemmPacked m=128 n=1024 k=1152 avx2fma $whole %, avx512 $whole512 %"
