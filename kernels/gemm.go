@@ -103,17 +103,7 @@ func PackA(m, k int, a []float32, lda int) *PackedA {
 // than its row width, or a slice is too short for its dimensions and stride.
 func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int,
 	accumulate bool) {
-	checkDims("Sgemm", m, n, k)
-	checkMatrix("Sgemm", "a", "lda", a, m, k, lda)
-	checkMatrix("Sgemm", "b", "ldb", b, k, n, ldb)
-	checkMatrix("Sgemm", "c", "ldc", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		if !accumulate {
-			clearMatrix(c, m, n, ldc)
-		}
+	if !checkProduct("Sgemm", m, n, k, a, lda, b, ldb, c, ldc, accumulate) {
 		return
 	}
 
@@ -121,6 +111,28 @@ func Sgemm(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 	defer s.release()
 	s.dense = denseB{b, ldb}
 	sgemm(m, n, k, a, lda, &s.dense, c, ldc, accumulate, s)
+}
+
+// checkProduct panics on invalid arguments of a row-major product C (+)= A·B, as Sgemm
+// documents, and finishes the products that need no arithmetic: with m or n zero nothing is
+// written, and with k zero C is cleared unless accumulate is set. It reports whether the
+// caller still has to compute the product.
+func checkProduct(op string, m, n, k int, a []float32, lda int, b []float32, ldb int,
+	c []float32, ldc int, accumulate bool) bool {
+	checkDims(op, m, n, k)
+	checkMatrix(op, "a", "lda", a, m, k, lda)
+	checkMatrix(op, "b", "ldb", b, k, n, ldb)
+	checkMatrix(op, "c", "ldc", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return false
+	}
+	if k == 0 {
+		if !accumulate {
+			clearMatrix(c, m, n, ldc)
+		}
+		return false
+	}
+	return true
 }
 
 // sgemm is Sgemm with B read through src, for arguments already checked and m, n, k > 0.

@@ -49,17 +49,7 @@ func HasBF16() bool {
 // instruction.
 func SgemmBF16(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 	ldc int, accumulate bool) {
-	checkDims("SgemmBF16", m, n, k)
-	checkMatrix("SgemmBF16", "a", "lda", a, m, k, lda)
-	checkMatrix("SgemmBF16", "b", "ldb", b, k, n, ldb)
-	checkMatrix("SgemmBF16", "c", "ldc", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		if !accumulate {
-			clearMatrix(c, m, n, ldc)
-		}
+	if !checkProduct("SgemmBF16", m, n, k, a, lda, b, ldb, c, ldc, accumulate) {
 		return
 	}
 

@@ -73,7 +73,7 @@ func fmaPeakAVX512(n int, x float32, y float32) float32
 //
 // and stores acc into C (accumulate=false) or adds it to C, as gemmF32x16x16AVX512
 // does. VDPBF16PS rounds to nearest even and flushes subnormal inputs and results to
-// zero, whatever MXCSR says. Preconditions, not checked: kp >= 0, len(a) >= 16*kp,
+// zero, whatever the MXCSR setting. Preconditions, not checked: kp >= 0, len(a) >= 16*kp,
 // len(b) >= 16*kp, ldc >= 16 and len(c) >= 15*ldc+16. Requires AVX512F and
 // AVX512_BF16.
 //

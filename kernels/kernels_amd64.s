@@ -128,7 +128,7 @@ unrolled:
 	VBROADCASTSS 92(AX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $0x60, AX
+	ADDQ         $0x00000060, AX
 	ADDQ         $0x00000100, CX
 	SUBQ         $0x04, DX
 	JMP          unrolled
@@ -157,8 +157,8 @@ single:
 	VBROADCASTSS 20(AX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $0x18, AX
-	ADDQ         $0x40, CX
+	ADDQ         $0x00000018, AX
+	ADDQ         $0x00000040, CX
 	DECQ         DX
 	JMP          single
 
@@ -450,8 +450,8 @@ single:
 	VFMADD231PS.BCST 52(AX), Z16, Z13
 	VFMADD231PS.BCST 56(AX), Z16, Z14
 	VFMADD231PS.BCST 60(AX), Z16, Z15
-	ADDQ             $0x40, AX
-	ADDQ             $0x40, CX
+	ADDQ             $0x00000040, AX
+	ADDQ             $0x00000040, CX
 	DECQ             DX
 	JMP              single
 
@@ -626,7 +626,7 @@ TEXT ·gemmBF16x16x16AVX512BF16(SB), NOSPLIT, $0-89
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
 
-	// Main loop: gemmUnroll k pairs per pass.
+	// Main loop: gemmUnroll k steps per pass.
 unrolled:
 	CMPQ    CX, $0x04
 	JL      single
@@ -1407,7 +1407,7 @@ unrolled:
 	SUBQ $0x04, CX
 	JMP  unrolled
 
-	// Remaining k pairs, one at a time.
+	// Remaining k steps, one at a time.
 single:
 	TESTQ   CX, CX
 	JZ      store
@@ -1604,8 +1604,8 @@ single:
 	BYTE $0x00
 	BYTE $0x00
 	BYTE $0x00
-	ADDQ $0x40, SI
-	ADDQ $0x40, DI
+	ADDQ $0x00000040, SI
+	ADDQ $0x00000040, DI
 	DECQ CX
 	JMP  single
 

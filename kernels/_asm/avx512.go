@@ -57,27 +57,7 @@ func genGemmF32x16x16AVX512() {
 		}
 	}
 
-	Comment("Main loop: gemmUnroll k steps per pass.")
-	Label("unrolled")
-	CMPQ(kc, Imm(gemmUnroll))
-	JL(LabelRef("single"))
-	for u := 0; u < gemmUnroll; u++ {
-		step(u)
-	}
-	ADDQ(U32(4*gemm512MR*gemmUnroll), aPtr)
-	ADDQ(U32(4*gemmNR*gemmUnroll), bPtr)
-	SUBQ(Imm(gemmUnroll), kc)
-	JMP(LabelRef("unrolled"))
-
-	Comment("Remaining k steps, one at a time.")
-	Label("single")
-	TESTQ(kc, kc)
-	JZ(LabelRef("store"))
-	step(0)
-	ADDQ(Imm(4*gemm512MR), aPtr)
-	ADDQ(Imm(4*gemmNR), bPtr)
-	DECQ(kc)
-	JMP(LabelRef("single"))
+	emitGemmKLoop(kc, aPtr, bPtr, 4*gemm512MR, 4*gemmNR, step)
 
 	Label("store")
 	cPtr := Load(Param("c").Base(), GP64())

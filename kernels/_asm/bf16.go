@@ -12,7 +12,7 @@ import (
 // genGemmBF16x16x16AVX512BF16 emits the 16×16 bf16 GEMM micro-kernel on VDPBF16PS, which
 // multiplies pairs of bf16 values and adds both products to fp32 lanes.
 //
-// Neither avo nor the Go assembler knows the AVX512_BF16 instructions, so the kernel writes
+// Neither avo nor the Go assembler supports the AVX512_BF16 instructions, so the kernel writes
 // VDPBF16PS as raw EVEX bytes. Those bytes name their registers, so the whole kernel uses
 // physical registers: the accumulators are Z0-Z15, the B vector is Z16, SI walks the A panel,
 // DI the B panel and CX counts the k pairs.
@@ -30,7 +30,7 @@ func genGemmBF16x16x16AVX512BF16() {
 		"",
 		"and stores acc into C (accumulate=false) or adds it to C, as gemmF32x16x16AVX512",
 		"does. VDPBF16PS rounds to nearest even and flushes subnormal inputs and results to",
-		"zero, whatever MXCSR says. Preconditions, not checked: kp >= 0, len(a) >= 16*kp,",
+		"zero, whatever the MXCSR setting. Preconditions, not checked: kp >= 0, len(a) >= 16*kp,",
 		"len(b) >= 16*kp, ldc >= 16 and len(c) >= 15*ldc+16. Requires AVX512F and",
 		"AVX512_BF16.",
 	)
@@ -56,27 +56,8 @@ func genGemmBF16x16x16AVX512BF16() {
 		}
 	}
 
-	Comment("Main loop: gemmUnroll k pairs per pass.")
-	Label("unrolled")
-	CMPQ(kp, Imm(gemmUnroll))
-	JL(LabelRef("single"))
-	for u := 0; u < gemmUnroll; u++ {
-		step(u)
-	}
-	ADDQ(U32(4*mr*gemmUnroll), aPtr)
-	ADDQ(U32(4*gemmNR*gemmUnroll), bPtr)
-	SUBQ(Imm(gemmUnroll), kp)
-	JMP(LabelRef("unrolled"))
-
-	Comment("Remaining k pairs, one at a time.")
-	Label("single")
-	TESTQ(kp, kp)
-	JZ(LabelRef("store"))
-	step(0)
-	ADDQ(Imm(4*mr), aPtr)
-	ADDQ(Imm(4*gemmNR), bPtr)
-	DECQ(kp)
-	JMP(LabelRef("single"))
+	// One k step of the shared loop is one pair of k values here.
+	emitGemmKLoop(kp, aPtr, bPtr, 4*mr, 4*gemmNR, step)
 
 	Label("store")
 	cPtr, ldc := reg.RDX, reg.RBX

@@ -137,27 +137,7 @@ func genGemmF32x6x16AVX2FMA() {
 		}
 	}
 
-	Comment("Main loop: gemmUnroll k steps per pass.")
-	Label("unrolled")
-	CMPQ(kc, Imm(gemmUnroll))
-	JL(LabelRef("single"))
-	for u := 0; u < gemmUnroll; u++ {
-		step(u)
-	}
-	ADDQ(Imm(4*gemmMR*gemmUnroll), aPtr)
-	ADDQ(U32(4*gemmNR*gemmUnroll), bPtr)
-	SUBQ(Imm(gemmUnroll), kc)
-	JMP(LabelRef("unrolled"))
-
-	Comment("Remaining k steps, one at a time.")
-	Label("single")
-	TESTQ(kc, kc)
-	JZ(LabelRef("store"))
-	step(0)
-	ADDQ(Imm(4*gemmMR), aPtr)
-	ADDQ(Imm(4*gemmNR), bPtr)
-	DECQ(kc)
-	JMP(LabelRef("single"))
+	emitGemmKLoop(kc, aPtr, bPtr, 4*gemmMR, 4*gemmNR, step)
 
 	Label("store")
 	cPtr := Load(Param("c").Base(), GP64())
@@ -191,6 +171,33 @@ func genGemmF32x6x16AVX2FMA() {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// emitGemmKLoop emits the k loop of a GEMM micro-kernel: gemmUnroll calls of step per pass,
+// then single steps, then a jump to the label "store". Each step advances aPtr by aBytes and
+// bPtr by bBytes, and kc counts the remaining steps.
+func emitGemmKLoop(kc, aPtr, bPtr reg.Register, aBytes, bBytes int, step func(u int)) {
+	Comment("Main loop: gemmUnroll k steps per pass.")
+	Label("unrolled")
+	CMPQ(kc, Imm(gemmUnroll))
+	JL(LabelRef("single"))
+	for u := 0; u < gemmUnroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(aBytes*gemmUnroll), aPtr)
+	ADDQ(U32(bBytes*gemmUnroll), bPtr)
+	SUBQ(Imm(gemmUnroll), kc)
+	JMP(LabelRef("unrolled"))
+
+	Comment("Remaining k steps, one at a time.")
+	Label("single")
+	TESTQ(kc, kc)
+	JZ(LabelRef("store"))
+	step(0)
+	ADDQ(U32(aBytes), aPtr)
+	ADDQ(U32(bBytes), bPtr)
+	DECQ(kc)
+	JMP(LabelRef("single"))
 }
 
 // genFMAPeakAVX2FMA emits the FMA throughput probe: fmaPeakChains independent accumulators,

@@ -276,7 +276,7 @@ func checkMemory(inf *nasnet.Inference, batch int) error {
 }
 
 // builtIn reports whether eval runs the embedded model: no --checkpoint, and neither --cell
-// nor --width asks for another network.
+// nor --width requests another network.
 func builtIn(cfg *config) bool {
 	return cfg.checkpoint == "" && cfg.cell == nil &&
 		(cfg.width == 0 || cfg.width == pretrained.Model.Width)
