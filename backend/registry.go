@@ -17,6 +17,9 @@ type Options struct {
 	// transform of the 3×3 ones. Winograd's float32 rounding error is several times larger,
 	// so reference comparisons use this; it is slower.
 	DirectConv bool
+	// BF16 runs the convolutions of inference on bfloat16 inputs with float32 sums. Open
+	// fails with ErrNoBF16 on a device without bf16 kernels.
+	BF16 bool
 }
 
 // MaxThreads is the largest Options.Threads. Each worker keeps its own workspaces, so a

@@ -43,7 +43,8 @@ func asmGemmImpls() []*gemmImpl {
 // asmBF16GemmImpls returns the assembly bf16 micro-kernels that this CPU supports.
 func asmBF16GemmImpls() []*bf16GemmImpl {
 	if cpu.AVX512BF16 {
-		return []*bf16GemmImpl{{name: "avx512bf16", kernel: gemmBF16x16x16AVX512BF16}}
+		return []*bf16GemmImpl{{name: "avx512bf16", kernel: gemmBF16x16x16AVX512BF16,
+			packPairs: packBF16PairsAVX512BF16}}
 	}
 	return nil
 }

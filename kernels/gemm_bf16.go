@@ -2,24 +2,26 @@ package kernels
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
-
-	"github.com/renasgo/renas/tensor"
 )
 
 // bf16Tile is the tile of the bf16 micro-kernels: 16 rows of A times 16 columns of B.
 const bf16Tile = 16
 
 // bf16GemmImpl is one implementation of the bf16 micro-kernel, with the contract of
-// gemmBF16x16x16Generic.
+// gemmBF16x16x16Generic, and of the B-panel packing, with the contract of
+// packBF16PairsGeneric.
 type bf16GemmImpl struct {
-	name   string
-	kernel func(a, b []uint32, c []float32, kp, ldc int, accumulate bool)
+	name      string
+	kernel    func(a, b []uint32, c []float32, kp, ldc int, accumulate bool)
+	packPairs func(dst []uint32, b []float32, ldb, pairs int)
 }
 
-var genericBF16Gemm = &bf16GemmImpl{name: "generic", kernel: gemmBF16x16x16Generic}
+var genericBF16Gemm = &bf16GemmImpl{name: "generic", kernel: gemmBF16x16x16Generic,
+	packPairs: packBF16PairsGeneric}
 
-// activeBF16Gemm is the implementation that SgemmBF16 uses.
+// activeBF16Gemm is the implementation that the bf16 products use.
 var activeBF16Gemm atomic.Pointer[bf16GemmImpl]
 
 func init() {
@@ -32,53 +34,129 @@ func bf16GemmImpls() []*bf16GemmImpl {
 	return append(asmBF16GemmImpls(), genericBF16Gemm)
 }
 
-// HasBF16 reports whether SgemmBF16 runs on the CPU's bf16 dot-product instructions
-// (AVX512_BF16) rather than on its pure-Go twin, which is many times slower.
+// HasBF16 reports whether the bf16 products run on the CPU's bf16 instructions (AVX512_BF16)
+// rather than on their pure-Go twins, which are many times slower than the float32 ones.
 func HasBF16() bool {
 	return activeBF16Gemm.Load() != genericBF16Gemm
+}
+
+// PackedABF16 is an m×k matrix rounded to bfloat16 and packed once by PackABF16 into the
+// panel layout of the bf16 micro-kernel, for products that reuse the same left operand, such
+// as convolution weights. It is read-only after PackABF16 and can be shared by concurrent
+// SgemmBF16Packed calls.
+type PackedABF16 struct {
+	m, k int
+
+	// mPadded is m rounded up to a multiple of 16.
+	mPadded int
+
+	// data holds one block per gemmKC columns of A. The block of columns [pc, pc+kc) starts
+	// at word pc/2*mPadded and is mPadded/16 panels in the layout of packABF16.
+	data []uint32
+}
+
+// Rows returns m, the number of rows of the packed matrix.
+func (p *PackedABF16) Rows() int { return p.m }
+
+// Cols returns k, the number of columns of the packed matrix.
+func (p *PackedABF16) Cols() int { return p.k }
+
+// PackABF16 rounds the m×k row-major matrix a with row stride lda to bfloat16 (as bf16Round
+// does) and packs it for SgemmBF16Packed. It does not keep a reference to a.
+func PackABF16(m, k int, a []float32, lda int) *PackedABF16 {
+	checkDims("PackABF16", m, 0, k)
+	checkMatrix("PackABF16", "a", "lda", a, m, k, lda)
+	mPadded := roundUp(m, bf16Tile)
+	p := &PackedABF16{m: m, k: k, mPadded: mPadded, data: make([]uint32, mPadded*((k+1)/2))}
+	for pc := 0; pc < k; pc += gemmKC {
+		packABF16(p.data[pc/2*mPadded:], a[pc:], lda, m, min(gemmKC, k-pc))
+	}
+	return p
 }
 
 // SgemmBF16 computes C = A·B (accumulate=false) or C += A·B (accumulate=true) with A and B
 // rounded to bfloat16 (nearest, ties to even) and the products summed in float32, as
 // VDPBF16PS does. The arguments follow Sgemm, whose rules on C, concurrency and panics apply.
-// Subnormal bf16 inputs and float32 partial sums are flushed to zero.
+// Subnormal float32 and bf16 inputs and float32 partial sums are flushed to zero.
 //
-// NOTE: no layer of the network calls it yet. It packs A and B on every call with scalar Go
-// conversions, which made it half as fast as Sgemm on a 128×1024×1152 product
-// (BenchmarkSgemmBF16 on a Zen 4 core), although its micro-kernel does twice the work per
-// instruction.
+// It packs A on every call; SgemmBF16Packed with a PackedABF16 packs it once.
 func SgemmBF16(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32,
 	ldc int, accumulate bool) {
 	if !checkProduct("SgemmBF16", m, n, k, a, lda, b, ldb, c, ldc, accumulate) {
 		return
 	}
+	s := bf16ScratchPool.Get().(*bf16Scratch)
+	defer bf16ScratchPool.Put(s)
+	sgemmBF16Packed(PackABF16(m, k, a, lda), n, b, ldb, bf16Tile, c, ldc, accumulate, s)
+}
 
+// SgemmBF16Packed computes C = P·B (accumulate=false) or C += P·B (accumulate=true) in the
+// arithmetic of SgemmBF16, with P packed by PackABF16.
+//
+// P is m×k with m = p.Rows() and k = p.Cols(), B is k×n with row stride ldb, and C is m×n
+// with row stride ldc. The rules on C, concurrency and panics are those of Sgemm.
+func SgemmBF16Packed(p *PackedABF16, n int, b []float32, ldb int, c []float32, ldc int,
+	accumulate bool) {
+	if p == nil {
+		panic("kernels: SgemmBF16Packed: p is nil, want a matrix from PackABF16")
+	}
+	m, k := p.m, p.k
+	checkDims("SgemmBF16Packed", m, n, k)
+	checkMatrix("SgemmBF16Packed", "b", "ldb", b, k, n, ldb)
+	checkMatrix("SgemmBF16Packed", "c", "ldc", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !accumulate {
+			clearMatrix(c, m, n, ldc)
+		}
+		return
+	}
+	s := bf16ScratchPool.Get().(*bf16Scratch)
+	defer bf16ScratchPool.Put(s)
+	sgemmBF16Packed(p, n, b, ldb, bf16Tile, c, ldc, accumulate, s)
+}
+
+// bf16Scratch is the workspace of one bf16 product: a packed B panel and an edge tile.
+type bf16Scratch struct {
+	b    []uint32
+	tile [bf16Tile * bf16Tile]float32
+}
+
+var bf16ScratchPool = sync.Pool{New: func() any { return new(bf16Scratch) }}
+
+// sgemmBF16Packed is SgemmBF16Packed for checked arguments with m, n, k > 0, reading B in
+// groups of 16 columns: columns [jr, jr+16) are the 16 columns at b[jr/16*panelStride:] with
+// row stride ldb. A row-major B has a panel stride of 16; the Winograd products read B from
+// panels of their own.
+func sgemmBF16Packed(p *PackedABF16, n int, b []float32, ldb, panelStride int, c []float32,
+	ldc int, accumulate bool, s *bf16Scratch) {
 	impl := activeBF16Gemm.Load()
-	kc := min(gemmKC, k)
-	kp := (kc + 1) / 2
-	mPadded := roundUp(m, bf16Tile)
-	pa := make([]uint32, mPadded*kp)
-	pb := make([]uint32, bf16Tile*kp)
-	var tile [bf16Tile * bf16Tile]float32
+	m, k := p.m, p.k
+	if need := bf16Tile * ((min(gemmKC, k) + 1) / 2); cap(s.b) < need {
+		s.b = make([]uint32, need)
+	}
 	for pc := 0; pc < k; pc += gemmKC {
-		kc = min(gemmKC, k-pc)
-		kp = (kc + 1) / 2
+		kc := min(gemmKC, k-pc)
+		kp := (kc + 1) / 2
 		acc := accumulate || pc > 0
-		packABF16(pa, a[pc:], lda, m, kc)
+		block := p.data[pc/2*p.mPadded:]
+		pb := s.b[:bf16Tile*kp]
 		for jr := 0; jr < n; jr += bf16Tile {
 			nc := min(bf16Tile, n-jr)
-			packBBF16(pb, b[pc*ldb+jr:], ldb, kc, nc)
+			packBBF16(impl, pb, b[jr/bf16Tile*panelStride+pc*ldb:], ldb, kc, nc)
 			for ir := 0; ir < m; ir += bf16Tile {
 				mc := min(bf16Tile, m-ir)
-				panel := pa[ir*kp : (ir+bf16Tile)*kp]
+				panel := block[ir*kp : (ir+bf16Tile)*kp]
 				if mc == bf16Tile && nc == bf16Tile {
 					impl.kernel(panel, pb, c[ir*ldc+jr:], kp, ldc, acc)
 					continue
 				}
-				impl.kernel(panel, pb, tile[:], kp, bf16Tile, false)
+				impl.kernel(panel, pb, s.tile[:], kp, bf16Tile, false)
 				for i := 0; i < mc; i++ {
 					dst := c[(ir+i)*ldc+jr:][:nc]
-					src := tile[i*bf16Tile:][:nc]
+					src := s.tile[i*bf16Tile:][:nc]
 					if !acc {
 						copy(dst, src)
 						continue
@@ -92,9 +170,22 @@ func SgemmBF16(m, n, k int, a []float32, lda int, b []float32, ldb int, c []floa
 	}
 }
 
-// bf16Pair packs two float32 values rounded to bfloat16 into one word, x in the low half.
+// bf16Round returns x rounded to bfloat16 as VCVTNE2PS2BF16 rounds it: to nearest, ties to
+// even, with a subnormal x flushed to a zero of its sign and a NaN made quiet.
+func bf16Round(x float32) uint16 {
+	bits := math.Float32bits(x)
+	switch {
+	case bits&0x7f800000 == 0:
+		return uint16(bits>>16) & 0x8000
+	case bits&0x7fffffff > 0x7f800000:
+		return uint16(bits>>16) | 0x40
+	}
+	return uint16((bits + 0x7fff + bits>>16&1) >> 16)
+}
+
+// bf16Pair packs two float32 values rounded by bf16Round into one word, x in the low half.
 func bf16Pair(x, y float32) uint32 {
-	return uint32(tensor.Float32ToBFloat16(x)) | uint32(tensor.Float32ToBFloat16(y))<<16
+	return uint32(bf16Round(x)) | uint32(bf16Round(y))<<16
 }
 
 // packABF16 packs rows [0, mc) and columns [0, kc) of a (row stride lda) into panels of 16
@@ -125,10 +216,16 @@ func packABF16(dst []uint32, a []float32, lda, mc, kc int) {
 
 // packBBF16 packs rows [0, kc) and columns [0, nc) of b (row stride ldb), with nc <= 16, into
 // one panel of bf16 pairs: rows 2p and 2p+1 of column j go to word p*16 + j. Columns from nc to
-// 16, and the row past an odd kc, are zero.
-func packBBF16(dst []uint32, b []float32, ldb, kc, nc int) {
+// 16, and the row past an odd kc, are zero. Whole pairs of 16 columns go through
+// impl.packPairs.
+func packBBF16(impl *bf16GemmImpl, dst []uint32, b []float32, ldb, kc, nc int) {
 	kp := (kc + 1) / 2
-	for p := 0; p < kp; p++ {
+	p := 0
+	if nc == bf16Tile {
+		p = kc / 2
+		impl.packPairs(dst, b, ldb, p)
+	}
+	for ; p < kp; p++ {
 		out := dst[p*bf16Tile : (p+1)*bf16Tile]
 		even := b[2*p*ldb:][:nc]
 		var odd []float32
@@ -144,6 +241,18 @@ func packBBF16(dst []uint32, b []float32, ldb, kc, nc int) {
 			default:
 				out[j] = bf16Pair(even[j], odd[j])
 			}
+		}
+	}
+}
+
+// packBF16PairsGeneric is the pure-Go twin of packBF16PairsAVX512BF16, which documents it.
+func packBF16PairsGeneric(dst []uint32, b []float32, ldb, pairs int) {
+	for p := range pairs {
+		even := b[2*p*ldb:][:bf16Tile]
+		odd := b[(2*p+1)*ldb:][:bf16Tile]
+		out := dst[p*bf16Tile:][:bf16Tile]
+		for j := range out {
+			out[j] = bf16Pair(even[j], odd[j])
 		}
 	}
 }

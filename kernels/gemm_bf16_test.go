@@ -205,11 +205,125 @@ func TestSgemmBF16(t *testing.T) {
 	})
 }
 
+// TestBF16Round checks the rounding of the bf16 packing on boundary values: ties go to the
+// even neighbour, overflow goes to infinity, subnormals flush to zero and NaNs become quiet.
+// Normal values round as tensor.Float32ToBFloat16 does.
+func TestBF16Round(t *testing.T) {
+	cases := []struct {
+		bits uint32
+		want uint16
+	}{
+		{0x3f808000, 0x3f80}, // 1 + 2^-8: a tie, to the even 1
+		{0x3f818000, 0x3f82}, // 1 + 3·2^-8: a tie, to the even 1 + 2^-6
+		{0x3f808001, 0x3f81}, // just above the tie
+		{0x3f807fff, 0x3f80}, // just below it
+		{0x7f7fffff, 0x7f80}, // the largest float32 rounds up to infinity
+		{0x7f800000, 0x7f80}, // +Inf
+		{0xff800000, 0xff80}, // -Inf
+		{0x00000001, 0x0000}, // the smallest subnormal
+		{0x807fffff, 0x8000}, // the largest negative subnormal flushes to -0
+		{0x00800000, 0x0080}, // the smallest normal
+		{0x7f800001, 0x7fc0}, // a signalling NaN becomes quiet
+		{0xffc12345, 0xffc1}, // a quiet NaN keeps its sign and top payload bits
+	}
+	for _, tc := range cases {
+		got := bf16Round(math.Float32frombits(tc.bits))
+		assert.Equal(t, tc.want, got, "bf16Round(%#08x)", tc.bits)
+	}
+	rng := rand.New(rand.NewPCG(27, 28))
+	for range 100000 {
+		x := math.Float32frombits(rng.Uint32())
+		if bits := math.Float32bits(x); bits&0x7f800000 == 0 || x != x {
+			continue
+		}
+		require.Equal(t, tensor.Float32ToBFloat16(x), bf16Round(x), "bf16Round(%v)", x)
+	}
+}
+
+// TestPackBF16Pairs runs each B-panel packing against its pure-Go twin, to the bit, on random
+// bit patterns that include subnormals, infinities and NaNs, with guard words around the
+// panel and sentinels between the rows of b.
+func TestPackBF16Pairs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	special := []uint32{0x00000001, 0x807fffff, 0x00800000, 0x3f808000, 0x3f818000,
+		0x7f7fffff, 0x7f800000, 0xff800000, 0x7f800001, 0xffc12345}
+	forEachBF16Path(t, func(t *testing.T, impl *bf16GemmImpl) {
+		for _, pairs := range []int{0, 1, 2, 3, 7, 64, 129} {
+			for _, ldb := range []int{bf16Tile, bf16Tile + 1, 37} {
+				label := fmt.Sprintf("pairs=%d ldb=%d", pairs, ldb)
+				rows := max(2*pairs, 1)
+				b := newGuarded(rows, bf16Tile, ldb, func() float32 {
+					if rng.IntN(8) == 0 {
+						return math.Float32frombits(special[rng.IntN(len(special))])
+					}
+					return math.Float32frombits(rng.Uint32())
+				})
+				buf, dst := guardedWords(rng, bf16Tile*pairs)
+				impl.packPairs(dst, b.data(), ldb, pairs)
+				checkGuardWords(t, label, buf)
+				b.checkUnchanged(t, "b", false, label)
+				for p := range pairs {
+					for j := range bf16Tile {
+						want := bf16Pair(b.at(2*p, j), b.at(2*p+1, j))
+						require.Equal(t, want, dst[p*bf16Tile+j], "%s: word %d,%d of %#08x "+
+							"and %#08x", label, p, j, math.Float32bits(b.at(2*p, j)),
+							math.Float32bits(b.at(2*p+1, j)))
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestSgemmBF16Packed checks that a product with a packed A gives, to the bit, what SgemmBF16
+// gives on the same operands, including k blocks and edge tiles, and that P can be reused.
+func TestSgemmBF16Packed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	shapes := []gemmCase{{1, 1, 1}, {16, 16, 2}, {17, 33, 31}, {40, 19, gemmKC + 3},
+		{33, 47, 2*gemmKC + 1}, {5, 3, 0}}
+	forEachBF16Path(t, func(t *testing.T, impl *bf16GemmImpl) {
+		for _, s := range shapes {
+			a := newGuarded(s.m, s.k, s.k+2, uniform(rng))
+			p := PackABF16(s.m, s.k, a.data(), a.ld)
+			a.checkUnchanged(t, "A", false, "PackABF16")
+			for _, accumulate := range []bool{false, true, false} {
+				label := fmt.Sprintf("m=%d n=%d k=%d accumulate=%v", s.m, s.n, s.k, accumulate)
+				b := newGuarded(s.k, s.n, s.n+1, uniform(rng))
+				var fill func() float32
+				if accumulate {
+					fill = uniform(rng)
+				}
+				c := newGuarded(s.m, s.n, s.n+3, fill)
+				want := newGuarded(s.m, s.n, s.n+3, nil)
+				copy(want.buf, c.initialBufValues)
+				SgemmBF16(s.m, s.n, s.k, a.data(), a.ld, b.data(), b.ld, want.data(), want.ld,
+					accumulate)
+				SgemmBF16Packed(p, s.n, b.data(), b.ld, c.data(), c.ld, accumulate)
+				b.checkUnchanged(t, "B", false, label)
+				c.checkUnchanged(t, "C outside the product", true, label)
+				for i := range s.m {
+					for j := range s.n {
+						require.Equal(t, math.Float32bits(want.at(i, j)),
+							math.Float32bits(c.at(i, j)), "%s: C[%d,%d]", label, i, j)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestSgemmBF16Panics(t *testing.T) {
 	a := make([]float32, 6)
 	assert.PanicsWithValue(t,
 		"kernels: SgemmBF16: len(a) = 5 is too short for 2×3 with lda = 3 (want >= 6)",
 		func() { SgemmBF16(2, 2, 3, a[:5], 3, a, 2, a, 2, false) })
+	p := PackABF16(2, 3, a, 3)
+	assert.PanicsWithValue(t,
+		"kernels: SgemmBF16Packed: len(b) = 5 is too short for 3×2 with ldb = 2 (want >= 6)",
+		func() { SgemmBF16Packed(p, 2, a[:5], 2, a, 2, false) })
+	assert.PanicsWithValue(t,
+		"kernels: SgemmBF16Packed: p is nil, want a matrix from PackABF16",
+		func() { SgemmBF16Packed(nil, 2, a, 2, a, 2, false) })
 }
 
 // BenchmarkSgemmBF16 measures SgemmBF16 beside Sgemm on the 3×3 convolution GEMM of 128

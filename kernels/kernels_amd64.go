@@ -80,6 +80,16 @@ func fmaPeakAVX512(n int, x float32, y float32) float32
 //go:noescape
 func gemmBF16x16x16AVX512BF16(a []uint32, b []uint32, c []float32, kp int, ldc int, accumulate bool)
 
+// packBF16PairsAVX512BF16 rounds 16 columns of rows 2p and 2p+1 of b (row stride ldb)
+// to bf16 and writes them as one 16-word row of a B panel, for p < pairs: word p*16+j
+// of dst holds b[2p][j] in its low half and b[2p+1][j] in its high half. It rounds as
+// bf16Round does. Preconditions, not checked: pairs >= 0, ldb >= 16,
+// len(dst) >= 16*pairs and, for pairs > 0, len(b) >= (2*pairs-1)*ldb+16. Requires
+// AVX512F, AVX512BW and AVX512_BF16.
+//
+//go:noescape
+func packBF16PairsAVX512BF16(dst []uint32, b []float32, ldb int, pairs int)
+
 // dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows
 // of B:
 //

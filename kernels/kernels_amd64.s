@@ -1704,6 +1704,74 @@ overwrite:
 	VZEROUPPER
 	RET
 
+// func packBF16PairsAVX512BF16(dst []uint32, b []float32, ldb int, pairs int)
+// Requires: AVX, AVX512BW, AVX512F
+TEXT ·packBF16PairsAVX512BF16(SB), NOSPLIT, $0-64
+	MOVQ      dst_base+0(FP), DI
+	MOVQ      b_base+24(FP), SI
+	MOVQ      ldb+48(FP), DX
+	MOVQ      pairs+56(FP), CX
+	TESTQ     CX, CX
+	JZ        done
+	SHLQ      $0x02, DX
+	VMOVDQU16 bf16PairIndex<>+0(SB), Z3
+
+loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (SI)(DX*1), Z1
+
+	// VCVTNE2PS2BF16 Z0, Z1, Z2
+	BYTE      $0x62
+	BYTE      $0xf2
+	BYTE      $0x77
+	BYTE      $0x48
+	BYTE      $0x72
+	BYTE      $0xd0
+	VPERMW    Z2, Z3, Z2
+	VMOVDQU32 Z2, (DI)
+	LEAQ      (SI)(DX*2), SI
+	ADDQ      $0x40, DI
+	DECQ      CX
+	JNZ       loop
+	VZEROUPPER
+
+done:
+	RET
+
+DATA bf16PairIndex<>+0(SB)/2, $0x0000
+DATA bf16PairIndex<>+2(SB)/2, $0x0010
+DATA bf16PairIndex<>+4(SB)/2, $0x0001
+DATA bf16PairIndex<>+6(SB)/2, $0x0011
+DATA bf16PairIndex<>+8(SB)/2, $0x0002
+DATA bf16PairIndex<>+10(SB)/2, $0x0012
+DATA bf16PairIndex<>+12(SB)/2, $0x0003
+DATA bf16PairIndex<>+14(SB)/2, $0x0013
+DATA bf16PairIndex<>+16(SB)/2, $0x0004
+DATA bf16PairIndex<>+18(SB)/2, $0x0014
+DATA bf16PairIndex<>+20(SB)/2, $0x0005
+DATA bf16PairIndex<>+22(SB)/2, $0x0015
+DATA bf16PairIndex<>+24(SB)/2, $0x0006
+DATA bf16PairIndex<>+26(SB)/2, $0x0016
+DATA bf16PairIndex<>+28(SB)/2, $0x0007
+DATA bf16PairIndex<>+30(SB)/2, $0x0017
+DATA bf16PairIndex<>+32(SB)/2, $0x0008
+DATA bf16PairIndex<>+34(SB)/2, $0x0018
+DATA bf16PairIndex<>+36(SB)/2, $0x0009
+DATA bf16PairIndex<>+38(SB)/2, $0x0019
+DATA bf16PairIndex<>+40(SB)/2, $0x000a
+DATA bf16PairIndex<>+42(SB)/2, $0x001a
+DATA bf16PairIndex<>+44(SB)/2, $0x000b
+DATA bf16PairIndex<>+46(SB)/2, $0x001b
+DATA bf16PairIndex<>+48(SB)/2, $0x000c
+DATA bf16PairIndex<>+50(SB)/2, $0x001c
+DATA bf16PairIndex<>+52(SB)/2, $0x000d
+DATA bf16PairIndex<>+54(SB)/2, $0x001d
+DATA bf16PairIndex<>+56(SB)/2, $0x000e
+DATA bf16PairIndex<>+58(SB)/2, $0x001e
+DATA bf16PairIndex<>+60(SB)/2, $0x000f
+DATA bf16PairIndex<>+62(SB)/2, $0x001f
+GLOBL bf16PairIndex<>(SB), RODATA|NOPTR, $64
+
 // func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
 // Requires: AVX, FMA3
 TEXT ·dotNT2x4AVX2(SB), NOSPLIT, $0-104

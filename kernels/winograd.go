@@ -18,22 +18,48 @@ const (
 )
 
 // WinogradF43 is a 3×3, stride-1 convolution weight transformed for F(4×4, 3×3), with the 36
-// matrices U[e] packed for SgemmPacked. It is read-only after NewWinogradF43 and can be shared
-// by concurrent Conv calls, each with its own scratch.
+// matrices U[e] packed for SgemmPacked, or for SgemmBF16Packed by NewWinogradF43BF16. It is
+// read-only after it is made and can be shared by concurrent Conv calls, each with its own
+// scratch.
 type WinogradF43 struct {
 	out, in int
 	u       [winoElems]*PackedA
+	ub      [winoElems]*PackedABF16 // the bf16 form of u, set in place of u
 }
 
 // NewWinogradF43 transforms the [out, in, 3, 3] weight w. It panics if w is too short.
 func NewWinogradF43(w []float32, out, in int) *WinogradF43 {
+	u := winogradWeight("NewWinogradF43", w, out, in)
+	wg := &WinogradF43{out: out, in: in}
+	for e := range wg.u {
+		wg.u[e] = PackA(out, in, u[e*out*in:], in)
+	}
+	return wg
+}
+
+// NewWinogradF43BF16 transforms the [out, in, 3, 3] weight w for a convolution whose 36
+// products run in the arithmetic of SgemmBF16: the transformed weight and input tiles are
+// rounded to bfloat16 and the products summed in float32. The transforms themselves stay in
+// float32. It panics if w is too short.
+func NewWinogradF43BF16(w []float32, out, in int) *WinogradF43 {
+	u := winogradWeight("NewWinogradF43BF16", w, out, in)
+	wg := &WinogradF43{out: out, in: in}
+	for e := range wg.ub {
+		wg.ub[e] = PackABF16(out, in, u[e*out*in:], in)
+	}
+	return wg
+}
+
+// winogradWeight returns the 36 matrices U[e] = (G·g·Gᵀ)[e] of the [out, in, 3, 3] weight w,
+// each out×in, one after the other.
+func winogradWeight(op string, w []float32, out, in int) []float32 {
 	if out < 1 || in < 1 {
-		panic(fmt.Sprintf("kernels: NewWinogradF43: %d output and %d input channels, want at "+
-			"least 1", out, in))
+		panic(fmt.Sprintf("kernels: %s: %d output and %d input channels, want at least 1",
+			op, out, in))
 	}
 	if len(w) < out*in*9 {
-		panic(fmt.Sprintf("kernels: NewWinogradF43: len(w) = %d is too short for %d×%d×3×3",
-			len(w), out, in))
+		panic(fmt.Sprintf("kernels: %s: len(w) = %d is too short for %d×%d×3×3",
+			op, len(w), out, in))
 	}
 	u := make([]float32, winoElems*out*in)
 	for o := range out {
@@ -46,11 +72,7 @@ func NewWinogradF43(w []float32, out, in int) *WinogradF43 {
 			}
 		}
 	}
-	wg := &WinogradF43{out: out, in: in}
-	for e := range wg.u {
-		wg.u[e] = PackA(out, in, u[e*out*in:], in)
-	}
-	return wg
+	return u
 }
 
 // WinogradScratch is the workspace of WinogradF43.Conv: the transformed input tiles, the
@@ -123,13 +145,7 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 				panelTiles/8)
 		}
 	}
-	gs := gemmScratchPool.Get().(*gemmScratch)
-	for e := range wg.u {
-		gs.panels = panelB{b: s.v[e*wg.in*tiles:], k: wg.in}
-		sgemmPacked("WinogradF43.Conv", wg.u[e], tiles, &gs.panels, s.m[e*wg.out*tiles:],
-			tiles, false, gs)
-	}
-	gs.release()
+	wg.products(s, tiles)
 	for o := range wg.out {
 		var bias float32
 		if im.Bias != nil {
@@ -141,6 +157,28 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 			l.scatterRows(y, s.rowsOut, i, oh, ow, im.Accumulate)
 		}
 	}
+}
+
+// products computes the 36 products M[e] = U[e]·V[e] of a Conv call over the given number
+// of tiles, in float32 or in bf16.
+func (wg *WinogradF43) products(s *WinogradScratch, tiles int) {
+	if wg.ub[0] != nil {
+		bs := bf16ScratchPool.Get().(*bf16Scratch)
+		for e, u := range wg.ub {
+			// V[e] is in panels of 16 tiles, each in×16 floats.
+			sgemmBF16Packed(u, tiles, s.v[e*wg.in*tiles:], panelTiles, wg.in*panelTiles,
+				s.m[e*wg.out*tiles:], tiles, false, bs)
+		}
+		bf16ScratchPool.Put(bs)
+		return
+	}
+	gs := gemmScratchPool.Get().(*gemmScratch)
+	for e, u := range wg.u {
+		gs.panels = panelB{b: s.v[e*wg.in*tiles:], k: wg.in}
+		sgemmPacked("WinogradF43.Conv", u, tiles, &gs.panels, s.m[e*wg.out*tiles:], tiles,
+			false, gs)
+	}
+	gs.release()
 }
 
 func (wg *WinogradF43) check(im WinogradImages) {

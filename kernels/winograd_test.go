@@ -30,70 +30,87 @@ func naiveConv3x3(w, x []float32, in, h, wd, pad, o, y, xo int) (sum, scale floa
 
 func TestWinogradF43(t *testing.T) {
 	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
-		rng := rand.New(rand.NewPCG(71, 72))
-		cases := []struct{ n, in, out, h, w, pad int }{
-			{1, 1, 1, 1, 1, 1}, {1, 3, 5, 4, 4, 1}, {2, 2, 3, 7, 9, 1}, {3, 5, 2, 8, 8, 1},
-			{1, 4, 4, 6, 5, 0}, {2, 3, 3, 5, 6, 2}, {1, 17, 6, 13, 11, 1}, {2, 8, 16, 32, 32, 1},
+		checkWinogradF43(t, NewWinogradF43, 1e-5)
+	})
+}
+
+// TestWinogradF43BF16 checks the bf16 products of the Winograd path against the float64
+// direct convolution. The transforms multiply the bf16 rounding of the tiles, so the worst
+// output of these cases is off by 6.9 % of the sum of the magnitudes of its terms (plus 1).
+func TestWinogradF43BF16(t *testing.T) {
+	forEachBF16Path(t, func(t *testing.T, impl *bf16GemmImpl) {
+		checkWinogradF43(t, NewWinogradF43BF16, 0.1)
+	})
+}
+
+// checkWinogradF43 runs Conv on odd sizes, paddings and epilogues with the weight made by
+// newWG, and fails if an output is further from the float64 direct convolution than tol
+// times the sum of the magnitudes of its terms (plus tol), or if a guard value changes.
+func checkWinogradF43(t *testing.T, newWG func(w []float32, out, in int) *WinogradF43,
+	tol float64) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	cases := []struct{ n, in, out, h, w, pad int }{
+		{1, 1, 1, 1, 1, 1}, {1, 3, 5, 4, 4, 1}, {2, 2, 3, 7, 9, 1}, {3, 5, 2, 8, 8, 1},
+		{1, 4, 4, 6, 5, 0}, {2, 3, 3, 5, 6, 2}, {1, 17, 6, 13, 11, 1}, {2, 8, 16, 32, 32, 1},
+	}
+	for _, tc := range cases {
+		oh, ow := tc.h+2*tc.pad-2, tc.w+2*tc.pad-2
+		inSize, outSize := tc.in*tc.h*tc.w, tc.out*oh*ow
+		w := make([]float32, tc.out*tc.in*9)
+		for i := range w {
+			w[i] = rng.Float32() - 0.5
 		}
-		for _, tc := range cases {
-			oh, ow := tc.h+2*tc.pad-2, tc.w+2*tc.pad-2
-			inSize, outSize := tc.in*tc.h*tc.w, tc.out*oh*ow
-			w := make([]float32, tc.out*tc.in*9)
-			for i := range w {
-				w[i] = rng.Float32() - 0.5
+		bias := make([]float32, tc.out)
+		for i := range bias {
+			bias[i] = rng.Float32() - 0.5
+		}
+		wg := newWG(w, tc.out, tc.in)
+		// Strides one element longer than an image leave sentinel gaps between images.
+		x := guardedVector(tc.n*(inSize+1), uniform(rng))
+		for _, mode := range []string{"plain", "bias+relu", "accumulate"} {
+			label := fmt.Sprintf("%+v %s", tc, mode)
+			y := guardedVector(tc.n*(outSize+1), uniform(rng))
+			im := WinogradImages{X: x.data(), XStride: inSize + 1, Y: y.data(),
+				YStride: outSize + 1, N: tc.n, H: tc.h, W: tc.w, Pad: tc.pad}
+			switch mode {
+			case "bias+relu":
+				im.Bias, im.ReLU = bias, true
+			case "accumulate":
+				im.Accumulate = true
 			}
-			bias := make([]float32, tc.out)
-			for i := range bias {
-				bias[i] = rng.Float32() - 0.5
-			}
-			wg := NewWinogradF43(w, tc.out, tc.in)
-			// Strides one element longer than an image leave sentinel gaps between images.
-			x := guardedVector(tc.n*(inSize+1), uniform(rng))
-			for _, mode := range []string{"plain", "bias+relu", "accumulate"} {
-				label := fmt.Sprintf("%+v %s", tc, mode)
-				y := guardedVector(tc.n*(outSize+1), uniform(rng))
-				im := WinogradImages{X: x.data(), XStride: inSize + 1, Y: y.data(),
-					YStride: outSize + 1, N: tc.n, H: tc.h, W: tc.w, Pad: tc.pad}
-				switch mode {
-				case "bias+relu":
-					im.Bias, im.ReLU = bias, true
-				case "accumulate":
-					im.Accumulate = true
-				}
-				var s WinogradScratch
-				wg.Conv(&s, im)
-				x.checkUnchanged(t, "x", false, label)
-				for i := range tc.n {
-					for o := range tc.out {
-						for r := range oh {
-							for c := range ow {
-								at := i*(outSize+1) + (o*oh+r)*ow + c
-								want, scale := naiveConv3x3(w, x.data()[i*(inSize+1):], tc.in,
-									tc.h, tc.w, tc.pad, o, r, c)
-								switch mode {
-								case "bias+relu":
-									want = math.Max(want+float64(bias[o]), 0)
-								case "accumulate":
-									want += float64(y.initial(0, at))
-								}
-								got := float64(y.at(0, at))
-								if math.Abs(got-want) > 1e-5*(scale+1) {
-									t.Fatalf("%s: y[%d][%d][%d][%d] = %v, want %v", label, i, o,
-										r, c, got, want)
-								}
+			var s WinogradScratch
+			wg.Conv(&s, im)
+			x.checkUnchanged(t, "x", false, label)
+			for i := range tc.n {
+				for o := range tc.out {
+					for r := range oh {
+						for c := range ow {
+							at := i*(outSize+1) + (o*oh+r)*ow + c
+							want, scale := naiveConv3x3(w, x.data()[i*(inSize+1):], tc.in,
+								tc.h, tc.w, tc.pad, o, r, c)
+							switch mode {
+							case "bias+relu":
+								want = math.Max(want+float64(bias[o]), 0)
+							case "accumulate":
+								want += float64(y.initial(0, at))
+							}
+							got := float64(y.at(0, at))
+							if math.Abs(got-want) > tol*(scale+1) {
+								t.Fatalf("%s: y[%d][%d][%d][%d] = %v, want %v", label, i, o,
+									r, c, got, want)
 							}
 						}
 					}
-					// The gap after each image keeps its sentinel.
-					gap := (i+1)*(outSize+1) - 1
-					if math.Float32bits(y.at(0, gap)) != math.Float32bits(y.initial(0, gap)) &&
-						mode != "accumulate" {
-						t.Fatalf("%s: the gap after image %d was written", label, i)
-					}
+				}
+				// The gap after each image keeps its sentinel.
+				gap := (i+1)*(outSize+1) - 1
+				if math.Float32bits(y.at(0, gap)) != math.Float32bits(y.initial(0, gap)) &&
+					mode != "accumulate" {
+					t.Fatalf("%s: the gap after image %d was written", label, i)
 				}
 			}
 		}
-	})
+	}
 }
 
 func TestWinogradF43Allocs(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/renasgo/renas/backend"
 	"github.com/renasgo/renas/backend/cpu"
 	"github.com/renasgo/renas/kernels"
 )
@@ -16,19 +17,26 @@ import (
 func BenchmarkForward(b *testing.B) {
 	for _, width := range []int{DefaultWidth, 32} {
 		for _, batch := range []int{32, 1} {
-			name := fmt.Sprintf("width=%d,batch=%d,threads=%d/%s", width, batch,
-				runtime.GOMAXPROCS(0), kernels.Path())
-			b.Run(name, func(b *testing.B) { benchmarkForward(b, width, batch) })
+			for _, precision := range []string{"fp32", "bf16"} {
+				name := fmt.Sprintf("width=%d,batch=%d,precision=%s,threads=%d/%s", width,
+					batch, precision, runtime.GOMAXPROCS(0), kernels.Path())
+				b.Run(name, func(b *testing.B) {
+					if precision == "bf16" && !kernels.HasBF16() {
+						b.Skip("no bf16 kernels on this CPU or build")
+					}
+					benchmarkForward(b, width, batch, precision == "bf16")
+				})
+			}
 		}
 	}
 }
 
-func benchmarkForward(b *testing.B, width, batch int) {
+func benchmarkForward(b *testing.B, width, batch int, bf16 bool) {
 	net, err := New(width, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	be, err := cpu.New(0)
+	be, err := cpu.NewWithOptions(backend.Options{BF16: bf16})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,6 +17,10 @@ type conv2D struct {
 	bias   []float32
 	direct bool // the input is its own im2col matrix
 
+	// weightBF16, if not nil, is the weight of a direct convolution of a bf16 backend, used
+	// in place of weight.
+	weightBF16 *kernels.PackedABF16
+
 	// wino, if not nil, is the Winograd form of the weight, used when every worker has
 	// whole images; winoScratch has one workspace per worker.
 	wino        *kernels.WinogradF43
@@ -61,9 +65,16 @@ func (b *Backend) NewConv2D(d backend.Conv2DDesc, weight, bias *tensor.Tensor) (
 		bias:   make([]float32, d.OutChannels),
 		direct: isDirect(d),
 	}
-	if b.useWinograd(d) {
-		op.wino = kernels.NewWinogradF43(weight.ToFloat32().Float32s(), d.OutChannels,
-			d.InChannels)
+	w := weight.ToFloat32().Float32s()
+	switch {
+	case b.useWinograd(d) && b.bf16:
+		op.wino = kernels.NewWinogradF43BF16(w, d.OutChannels, d.InChannels)
+	case b.useWinograd(d):
+		op.wino = kernels.NewWinogradF43(w, d.OutChannels, d.InChannels)
+	case op.direct && b.bf16:
+		op.weightBF16 = kernels.PackABF16(d.OutChannels, k, w, k)
+	}
+	if op.wino != nil {
 		op.winoScratch = make([]kernels.WinogradScratch, b.threads)
 	}
 	if bias != nil {
@@ -134,9 +145,12 @@ func (op *conv2D) run(worker, lo, hi int) {
 // ldOut), then adds the bias and applies the activation.
 func (op *conv2D) columns(in []float32, g kernels.ConvGeometry, col0, n int, out []float32,
 	ldOut int) {
-	if op.direct {
+	switch {
+	case op.weightBF16 != nil:
+		kernels.SgemmBF16Packed(op.weightBF16, n, in[col0:], g.Cols(), out, ldOut, false)
+	case op.direct:
 		kernels.SgemmPacked(op.weight, n, in[col0:], g.Cols(), out, ldOut, false)
-	} else {
+	default:
 		kernels.SgemmIm2col(op.weight, in, g, col0, n, out, ldOut, false)
 	}
 	kernels.BiasReLU(out, op.d.OutChannels, n, ldOut, op.bias, op.d.Activation == backend.ReLU)

@@ -23,6 +23,7 @@ var _ backend.Trainer = (*Backend)(nil)
 type Backend struct {
 	threads  int
 	winograd bool // 3×3 convolutions may run on the Winograd path
+	bf16     bool // convolutions of inference run their products in bf16
 	pool     *workerPool
 }
 
@@ -41,7 +42,11 @@ func NewWithOptions(opt backend.Options) (*Backend, error) {
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	b := &Backend{threads: threads, winograd: !opt.DirectConv}
+	if opt.BF16 && !kernels.HasBF16() {
+		return nil, fmt.Errorf("cpu backend: %w: the CPU lacks AVX512_BF16 or the build "+
+			"has the noasm tag", backend.ErrNoBF16)
+	}
+	b := &Backend{threads: threads, winograd: !opt.DirectConv, bf16: opt.BF16}
 	attachPool(b)
 	return b, nil
 }
@@ -58,7 +63,11 @@ func (b *Backend) Describe() string {
 	if b.threads == 1 {
 		unit = "thread"
 	}
-	return fmt.Sprintf("CPU (kernels: %s, %d %s)", kernels.Path(), b.threads, unit)
+	path := kernels.Path()
+	if b.bf16 {
+		path += " with bf16 convolutions"
+	}
+	return fmt.Sprintf("CPU (kernels: %s, %d %s)", path, b.threads, unit)
 }
 
 // Supports reports true for every operation kind.

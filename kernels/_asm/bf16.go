@@ -122,3 +122,79 @@ func vdpbf16psBroadcast(dst, src1 reg.VecPhysical, base reg.GPPhysical, disp int
 		})
 	}
 }
+
+// genPackBF16PairsAVX512BF16 emits the conversion of pairs of float32 rows into the bf16 pair
+// layout of a B panel, with VCVTNE2PS2BF16 for the rounding and VPERMW for the interleave.
+// VCVTNE2PS2BF16 is written as raw bytes, so the kernel uses physical registers. Z0 and Z1
+// are the two rows, Z2 the result and Z3 the interleave index. SI walks b, DI walks dst, DX
+// is one row of b in bytes and CX counts the pairs.
+func genPackBF16PairsAVX512BF16() {
+	TEXT("packBF16PairsAVX512BF16", NOSPLIT,
+		"func(dst []uint32, b []float32, ldb, pairs int)")
+	Pragma("noescape")
+	Doc(
+		"packBF16PairsAVX512BF16 rounds 16 columns of rows 2p and 2p+1 of b (row stride ldb)",
+		"to bf16 and writes them as one 16-word row of a B panel, for p < pairs: word p*16+j",
+		"of dst holds b[2p][j] in its low half and b[2p+1][j] in its high half. It rounds as",
+		"bf16Round does. Preconditions, not checked: pairs >= 0, ldb >= 16,",
+		"len(dst) >= 16*pairs and, for pairs > 0, len(b) >= (2*pairs-1)*ldb+16. Requires",
+		"AVX512F, AVX512BW and AVX512_BF16.",
+	)
+	// Word j of the VCVTNE2PS2BF16 result is column j of row 2p and word 16+j is column j of
+	// row 2p+1, so the interleave moves words j and 16+j to words 2j and 2j+1.
+	index := GLOBL("bf16PairIndex", RODATA|NOPTR)
+	for j := 0; j < 16; j++ {
+		DATA(4*j, U16(j))
+		DATA(4*j+2, U16(16+j))
+	}
+
+	src, dst, step, pairs := reg.RSI, reg.RDI, reg.RDX, reg.RCX
+	even, odd, out, idx := reg.Z0, reg.Z1, reg.Z2, reg.Z3
+	Load(Param("dst").Base(), dst)
+	Load(Param("b").Base(), src)
+	Load(Param("ldb"), step)
+	Load(Param("pairs"), pairs)
+	TESTQ(pairs, pairs)
+	JZ(LabelRef("done"))
+	SHLQ(Imm(2), step)
+	VMOVDQU16(index, idx)
+
+	Label("loop")
+	VMOVUPS(Mem{Base: src}, even)
+	VMOVUPS(Mem{Base: src, Index: step, Scale: 1}, odd)
+	vcvtne2ps2bf16(out, odd, even)
+	VPERMW(out, idx, out)
+	VMOVDQU32(out, Mem{Base: dst})
+	LEAQ(Mem{Base: src, Index: step, Scale: 2}, src)
+	ADDQ(Imm(64), dst)
+	DECQ(pairs)
+	JNZ(LabelRef("loop"))
+	VZEROUPPER()
+
+	Label("done")
+	RET()
+}
+
+// vcvtne2ps2bf16 emits VCVTNE2PS2BF16 src2, src1, dst as raw bytes: the 16 words of the low
+// half of dst are src2 rounded to bf16, and the 16 of the high half are src1, all ZMM
+// registers.
+func vcvtne2ps2bf16(dst, src1, src2 reg.VecPhysical) {
+	d, s, r := int(dst.PhysicalIndex()), int(src1.PhysicalIndex()), int(src2.PhysicalIndex())
+	inv := func(bit int) byte { return byte(^bit & 1) }
+	// EVEX P0: R X B R' 0 0 m m; for a register operand X extends rm. mm = 0F38.
+	p0 := inv(d>>3)<<7 | inv(r>>4)<<6 | inv(r>>3)<<5 | inv(d>>4)<<4 | 0b10
+	// P1: W0, vvvv the inverted low bits of src1, 1, pp = F2.
+	p1 := byte(^s&15)<<3 | 1<<2 | 0b11
+	// P2: z L'L b V' aaa: 512-bit length, V' the inverted bit 4 of src1.
+	p2 := byte(0b10)<<5 | inv(s>>4)<<3
+	modrm := byte(0b11)<<6 | byte(d&7)<<3 | byte(r&7)
+	Comment(fmt.Sprintf("VCVTNE2PS2BF16 %s, %s, %s", src2.Asm(), src1.Asm(), dst.Asm()))
+	for _, x := range []byte{0x62, p0, p1, p2, 0x72, modrm} {
+		Instruction(&ir.Instruction{
+			Opcode:   "BYTE",
+			Operands: []Op{Imm(uint64(x))},
+			Inputs:   []Op{src1, src2},
+			Outputs:  []Op{dst},
+		})
+	}
+}

@@ -46,6 +46,7 @@ func main() {
 	genGemmF32x16x16AVX512()
 	genFMAPeakAVX512()
 	genGemmBF16x16x16AVX512BF16()
+	genPackBF16PairsAVX512BF16()
 	genDotNT2x4AVX2()
 	genWinogradInputAVX2()
 	genWinogradOutputAVX2()

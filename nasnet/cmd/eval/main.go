@@ -83,8 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.saveLogits, "save-logits", "",
 		"write the logits as a float32 [N,10] NumPy .npy file")
 	fs.StringVar(&cfg.precision, "precision", "fp32",
-		"fp32; fp16 (weights stored in binary16, computed in fp32); or bf16, which runs in "+
-			"fp32 until this build has bf16 kernels")
+		"fp32; fp16 (weights stored in binary16, computed in fp32); or bf16 (convolutions "+
+			"on bfloat16 inputs with fp32 sums, where the CPU has AVX512_BF16; fp32 elsewhere)")
 	fs.BoolVar(&cfg.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&cfg.dropLast, "drop-last", false,
 		"skip a final partial batch, as MindSpore does (9,984 images at batch 32)")
@@ -147,7 +147,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		},
 	}))
 
-	be, err := backend.Open(cfg.platform, backend.Options{Threads: cfg.threads})
+	opts := backend.Options{Threads: cfg.threads, BF16: cfg.precision == "bf16"}
+	be, err := backend.Open(cfg.platform, opts)
+	if errors.Is(err, backend.ErrNoBF16) {
+		log.Warn("--precision bf16: evaluating in fp32", "reason", err)
+		cfg.precision, opts.BF16 = "fp32", false
+		be, err = backend.Open(cfg.platform, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("--platform: %w", err)
 	}
@@ -157,13 +163,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	switch cfg.precision {
-	case "fp16":
+	if cfg.precision == "fp16" {
 		storeFloat16(net)
-	case "bf16":
-		// NOTE: no backend has bf16 kernels yet, so bf16 falls back on every CPU.
-		log.Warn("--precision bf16: this build has no bf16 kernels; evaluating in fp32")
-		cfg.precision = "fp32"
 	}
 	set, err := cifar10.LoadTest(cfg.data)
 	if err != nil {
@@ -258,7 +259,8 @@ type jsonResult struct {
 	Cell     string `json:"cell,omitempty"`
 	Platform string `json:"platform"`
 	Backend  string `json:"backend"`
-	// Precision is the precision that ran: "fp32", or "fp16" for binary16 weights.
+	// Precision is the precision that ran: "fp32", "fp16" for binary16 weights or "bf16"
+	// for bf16 convolutions.
 	Precision string `json:"precision"`
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nn"
@@ -202,12 +203,17 @@ func TestEvalChecksOutputAndSizesEarly(t *testing.T) {
 	}
 }
 
-// TestEvalPrecision evaluates the same network in fp32 and with binary16 weights: the logits
-// move by the rounding of the weights and no more, and bf16 falls back to fp32 with a warning.
+// TestEvalPrecision evaluates the same network in fp32, with binary16 weights and with bf16
+// convolutions: the logits move by the rounding of the weights or of the convolution inputs
+// and no more. A CPU without bf16 kernels evaluates bf16 in fp32, with a warning.
 func TestEvalPrecision(t *testing.T) {
 	data := fakeData(t)
 	dir := t.TempDir()
 	logits := map[string][]float32{}
+	bf16 := "fp32"
+	if kernels.HasBF16() {
+		bf16 = "bf16"
+	}
 	for _, p := range []string{"fp32", "fp16", "bf16"} {
 		path := filepath.Join(dir, p+".npy")
 		out, errOut, err := runEval("--data", data, "--width", "8", "--limit", "16",
@@ -215,10 +221,11 @@ func TestEvalPrecision(t *testing.T) {
 		require.NoError(t, err, p)
 		var res map[string]any
 		require.NoError(t, json.Unmarshal([]byte(out), &res))
-		want := map[string]string{"fp32": "fp32", "fp16": "fp16", "bf16": "fp32"}[p]
+		want := map[string]string{"fp32": "fp32", "fp16": "fp16", "bf16": bf16}[p]
 		assert.Equal(t, want, res["precision"], p)
-		if p == "bf16" {
-			assert.Contains(t, errOut, "this build has no bf16 kernels")
+		if p == "bf16" && bf16 == "fp32" {
+			assert.Contains(t, errOut, "--precision bf16: evaluating in fp32")
+			assert.Contains(t, errOut, "no bf16 kernels on this device")
 		}
 		raw, err := os.ReadFile(path)
 		require.NoError(t, err)
@@ -229,14 +236,22 @@ func TestEvalPrecision(t *testing.T) {
 		}
 		logits[p] = l
 	}
-	var maxDiff, maxAbs float64
+	var maxAbs float64
+	maxDiff := map[string]float64{}
 	for i, v := range logits["fp32"] {
-		maxDiff = math.Max(maxDiff, math.Abs(float64(logits["fp16"][i]-v)))
 		maxAbs = math.Max(maxAbs, math.Abs(float64(v)))
-		assert.Equal(t, v, logits["bf16"][i], "bf16 runs in fp32")
+		for _, p := range []string{"fp16", "bf16"} {
+			maxDiff[p] = math.Max(maxDiff[p], math.Abs(float64(logits[p][i]-v)))
+		}
 	}
-	assert.Greater(t, maxDiff, 0.0, "binary16 weights change the logits")
-	assert.Less(t, maxDiff, 1e-2*maxAbs, "by about the binary16 rounding")
+	assert.Greater(t, maxDiff["fp16"], 0.0, "binary16 weights change the logits")
+	assert.Less(t, maxDiff["fp16"], 1e-2*maxAbs, "by about the binary16 rounding")
+	if bf16 == "fp32" {
+		assert.Zero(t, maxDiff["bf16"], "bf16 runs in fp32")
+	} else {
+		assert.Greater(t, maxDiff["bf16"], 0.0, "bf16 convolutions change the logits")
+		assert.Less(t, maxDiff["bf16"], 5e-2*maxAbs, "by about the bf16 rounding")
+	}
 	_, _, err := runEval("--data", data, "--precision", "int8")
 	assert.ErrorContains(t, err, `--precision must be fp32, fp16 or bf16, got "int8"`)
 }

@@ -1,0 +1,98 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/renasgo/renas/backend"
+	"github.com/renasgo/renas/kernels"
+	"github.com/renasgo/renas/tensor"
+)
+
+// TestBF16Convolutions compares convolutions on a bf16 backend with a direct float32 backend.
+// The Winograd and 1×1 products move the outputs by the bf16 rounding of their inputs and no
+// more. The im2col products stay in float32. Without bf16 kernels, Open fails with ErrNoBF16.
+func TestBF16Convolutions(t *testing.T) {
+	if !kernels.HasBF16() {
+		_, err := NewWithOptions(backend.Options{BF16: true})
+		require.ErrorIs(t, err, backend.ErrNoBF16)
+		t.Skip("no bf16 kernels on this CPU or build; checked that Open refuses bf16")
+	}
+	bf, err := NewWithOptions(backend.Options{Threads: 2, BF16: true})
+	require.NoError(t, err)
+	defer bf.Close()
+	assert.Contains(t, bf.Describe(), "with bf16 convolutions")
+	ref, err := NewWithOptions(backend.Options{Threads: 2, DirectConv: true})
+	require.NoError(t, err)
+	defer ref.Close()
+
+	rng := rand.New(rand.NewPCG(41, 42))
+	cases := []struct {
+		name                string
+		n, c, hw, out, k, p int
+		// The gains bound the error in units of the typical bf16 error, and 0 means float32.
+		// The Winograd transforms multiply the rounding error of their tiles: by 5.5 in RMS
+		// and by 74 at worst on this case.
+		worstGain, rmsGain float64
+	}{
+		{"winograd", 3, 16, 10, 24, 3, 1, 100, 8},
+		{"1x1", 2, 33, 7, 40, 1, 0, 4, 1},
+		{"1x1 one image", 1, 20, 9, 17, 1, 0, 4, 1},
+		{"im2col stem", 2, 3, 8, 16, 3, 1, 0, 0},
+	}
+	for _, tc := range cases {
+		d := backend.Conv2DDesc{InChannels: tc.c, OutChannels: tc.out, KernelH: tc.k,
+			KernelW: tc.k, StrideH: 1, StrideW: 1, PadH: tc.p, PadW: tc.p,
+			Activation: backend.Identity}
+		x := normals(rng, tc.n*tc.c*tc.hw*tc.hw)
+		w := normals(rng, tc.out*tc.c*tc.k*tc.k)
+		wt, err := tensor.FromFloat32(w, tc.out, tc.c, tc.k, tc.k)
+		require.NoError(t, err)
+		xt, err := tensor.FromFloat32(x, tc.n, tc.c, tc.hw, tc.hw)
+		require.NoError(t, err)
+		var ys [2][]float32
+		for i, b := range []*Backend{bf, ref} {
+			op, err := b.NewConv2D(d, wt, nil)
+			require.NoError(t, err)
+			xb, err := b.NewBuffer(tc.n, tc.c, tc.hw, tc.hw)
+			require.NoError(t, err)
+			require.NoError(t, b.Upload(xb, xt))
+			yb, err := b.NewBuffer(tc.n, tc.out, tc.hw, tc.hw)
+			require.NoError(t, err)
+			require.NoError(t, op.Run(xb, yb))
+			y := tensor.Zeros(tc.n * tc.out * tc.hw * tc.hw)
+			require.NoError(t, b.Download(y, yb))
+			ys[i] = y.Float32s()
+		}
+		// Each output sums c·k² products of two unit normals, so its rounding error from bf16
+		// inputs (relative 2^-8 per product at most) is typically 2^-8·sqrt(c·k²).
+		typical := math.Ldexp(math.Sqrt(float64(tc.c*tc.k*tc.k)), -8)
+		var worst, sq float64
+		for i, got := range ys[0] {
+			worst = max(worst, math.Abs(float64(got-ys[1][i])))
+			sq += float64(got-ys[1][i]) * float64(got-ys[1][i])
+		}
+		rms := math.Sqrt(sq / float64(len(ys[0])))
+		label := fmt.Sprintf("%s: difference from float32", tc.name)
+		if tc.worstGain == 0 {
+			assert.Less(t, worst, 1e-4, label)
+			continue
+		}
+		assert.Greater(t, worst, 0.0, label)
+		assert.Less(t, worst, tc.worstGain*typical, label+", largest")
+		assert.Less(t, rms, tc.rmsGain*typical, label+", RMS")
+	}
+}
+
+func normals(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
