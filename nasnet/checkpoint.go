@@ -18,7 +18,7 @@ import (
 // powers and step, the loss-scale state, and the epoch and step counters of append_info.
 func isOptimizerState(name string) bool {
 	prefixes := []string{"moments.", "accum.", "moment1.", "moment2.", "moment.", "adam_m.",
-		"adam_v.", "train."}
+		"adam_v.", "train.", "loss_scale."}
 	for _, prefix := range prefixes {
 		if strings.HasPrefix(name, prefix) {
 			return true

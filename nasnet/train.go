@@ -39,6 +39,14 @@ type TrainConfig struct {
 	// A step whose norm is larger scales every gradient by GradClipNorm/(norm + 1e-6) before
 	// the update, as PyTorch's clip_grad_norm_ does. Zero turns clipping off.
 	GradClipNorm float32
+	// Precision is the arithmetic of the convolutions and of the stored weights and
+	// gradients; see Precision.
+	Precision Precision
+	// LossScale and LossScaleWindow configure the dynamic loss scaling of FP16: the initial
+	// scale (0: DefaultLossScale) and the number of clean steps after which the scale
+	// doubles (0: DefaultLossScaleWindow).
+	LossScale       float32
+	LossScaleWindow int
 }
 
 // Trainer runs training steps of a network on a backend. Between steps the parameters live
@@ -49,6 +57,8 @@ type Trainer struct {
 	net   *Network
 	cfg   TrainConfig
 	steps int // optimizer steps taken, for Adam's bias correction
+	// scaler is the dynamic loss scaling of an FP16 run.
+	scaler lossScaler
 
 	params      []*param
 	paramByName map[string]*param
@@ -91,8 +101,22 @@ func NewTrainer(b backend.Backend, net *Network, cfg TrainConfig) (*Trainer, err
 		maxPool3: backend.PoolDesc{Kind: backend.MaxPool, KernelH: 3, KernelW: 3, StrideH: 1,
 			StrideW: 1, Padding: backend.Same},
 	}
+	if err := checkPrecision(be, cfg); err != nil {
+		return nil, err
+	}
 	if err := tr.buildParams(net); err != nil {
 		return nil, err
+	}
+	if cfg.Precision == FP16 {
+		tr.scaler = newLossScaler(cfg)
+		for _, p := range tr.params {
+			if !p.decay {
+				continue
+			}
+			if err := tr.newHalfWeight(p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var err error
 	for _, p := range []struct {
@@ -261,11 +285,24 @@ func (tr *Trainer) Step(x *tensor.Tensor, labels []uint8, lr float32) (float64, 
 		return 0, 0, err
 	}
 	loss, correct := tr.lossGradient(labels)
+	fp16 := tr.cfg.Precision == FP16
+	if fp16 {
+		grad := tr.hostGrad.Float32s()
+		for i := range grad {
+			grad[i] *= float32(tr.scaler.scale)
+		}
+	}
 	if err := tr.be.Upload(tr.dLogits, tr.hostGrad); err != nil {
 		return 0, 0, err
 	}
 	if err := tr.backward(); err != nil {
 		return 0, 0, err
+	}
+	if fp16 {
+		ok, err := tr.unscaleGradients()
+		if err != nil || !ok {
+			return loss, correct, err
+		}
 	}
 	tr.steps++
 	if err := tr.update(lr); err != nil {
@@ -439,15 +476,22 @@ func (tr *Trainer) update(lr float32) error {
 		if p.decay {
 			wd = cfg.WeightDecay
 		}
+		value := p.value
+		if p.half != nil {
+			value = p.half.master
+		}
 		var err error
 		switch cfg.Optimizer {
 		case SGD:
-			err = tr.be.SGDUpdate(p.value, p.grad, p.state[0], lr, cfg.Momentum, wd, cfg.Nesterov)
+			err = tr.be.SGDUpdate(value, p.grad, p.state[0], lr, cfg.Momentum, wd, cfg.Nesterov)
 		case Adam:
-			err = tr.be.AdamUpdate(p.value, p.grad, p.state[0], p.state[1], lr, cfg.Beta1,
+			err = tr.be.AdamUpdate(value, p.grad, p.state[0], p.state[1], lr, cfg.Beta1,
 				cfg.Beta2, cfg.Eps, wd, tr.steps)
 		default:
 			err = fmt.Errorf("unknown optimizer %d", cfg.Optimizer)
+		}
+		if err == nil && p.half != nil {
+			err = tr.roundFloat16(p, p.value, value)
 		}
 		if err != nil {
 			return fmt.Errorf("update %s: %w", p.name, err)
@@ -483,7 +527,11 @@ func (tr *Trainer) clipGradients(maxNorm float32) error {
 // SyncToHost copies the parameters and running statistics from the backend into the Network.
 func (tr *Trainer) SyncToHost() error {
 	for _, p := range tr.params {
-		if err := tr.be.Download(p.host, p.value); err != nil {
+		value := p.value
+		if p.half != nil {
+			value = p.half.master
+		}
+		if err := tr.be.Download(p.host, value); err != nil {
 			return err
 		}
 	}
@@ -509,7 +557,8 @@ func (tr *Trainer) optimizerStateNames(p *param) []string {
 }
 
 // OptimizerState returns copies of the optimizer's buffers and the step count ("global_step",
-// as a one-element tensor), named as checkpoints store them.
+// as a one-element tensor), named as checkpoints store them. An FP16 run adds the loss scale
+// and its count of clean steps ("loss_scale.value" and "loss_scale.clean_steps").
 func (tr *Trainer) OptimizerState() ([]nn.NamedTensor, error) {
 	var out []nn.NamedTensor
 	for _, p := range tr.params {
@@ -521,12 +570,33 @@ func (tr *Trainer) OptimizerState() ([]nn.NamedTensor, error) {
 			out = append(out, nn.NamedTensor{Name: name, Tensor: t})
 		}
 	}
-	step, err := tensor.FromFloat32([]float32{float32(tr.steps)}, 1)
-	if err != nil {
-		return nil, err
+	scalars := []checkpointScalar{{"global_step", float64(tr.steps)}}
+	if tr.cfg.Precision == FP16 {
+		// The scale is a power of two and the count below the window, both exact in float32.
+		scalars = append(scalars, checkpointScalar{lossScaleName, tr.scaler.scale},
+			checkpointScalar{lossScaleCleanName, float64(tr.scaler.clean)})
 	}
-	return append(out, nn.NamedTensor{Name: "global_step", Tensor: step}), tr.be.Sync()
+	for _, sc := range scalars {
+		t, err := tensor.FromFloat32([]float32{float32(sc.value)}, 1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, nn.NamedTensor{Name: sc.name, Tensor: t})
+	}
+	return out, tr.be.Sync()
 }
+
+// checkpointScalar is a value that a checkpoint stores as a one-element tensor.
+type checkpointScalar struct {
+	name  string
+	value float64
+}
+
+// The checkpoint names of the loss scaler's state in an FP16 run.
+const (
+	lossScaleName      = "loss_scale.value"
+	lossScaleCleanName = "loss_scale.clean_steps"
+)
 
 // LoadOptimizerState restores what OptimizerState returned. Every buffer must be present with
 // its parameter's shape.
@@ -553,6 +623,20 @@ func (tr *Trainer) LoadOptimizerState(tensors map[string]*tensor.Tensor) error {
 				return err
 			}
 		}
+	}
+	if tr.cfg.Precision == FP16 {
+		for _, name := range []string{lossScaleName, lossScaleCleanName} {
+			if t, ok := tensors[name]; !ok || t.Len() != 1 {
+				return fmt.Errorf("optimizer state: missing %s", name)
+			}
+		}
+		scale := float64(tensors[lossScaleName].ToFloat32().Float32s()[0])
+		clean := int(tensors[lossScaleCleanName].ToFloat32().Float32s()[0])
+		if !(scale > 0) || math.IsInf(scale, 0) || clean < 0 || clean >= tr.scaler.window {
+			return fmt.Errorf("optimizer state: loss scale %v after %d clean steps is out of "+
+				"range", scale, clean)
+		}
+		tr.scaler.scale, tr.scaler.clean = scale, clean
 	}
 	tr.steps = int(step.ToFloat32().Float32s()[0])
 	return nil

@@ -18,6 +18,9 @@ type param struct {
 	state [2]backend.Buffer
 	// decay marks convolution and dense weights, the only parameters with weight decay.
 	decay bool
+	// half, in an FP16 run, holds the float32 master of a convolution or dense weight, whose
+	// value is then rounded to binary16.
+	half *halfWeight
 }
 
 // statistic is a running batch-norm statistic: stored in checkpoints, never trained.

@@ -64,6 +64,14 @@ func (c LoopConfig) Validate() error {
 	case !(c.Train.GradClipNorm >= 0) || math.IsInf(float64(c.Train.GradClipNorm), 1):
 		return fmt.Errorf("gradient clipping norm must be 0 or a positive finite number, "+
 			"got %v", c.Train.GradClipNorm)
+	case c.Train.Precision > FP16:
+		return fmt.Errorf("unknown precision %d", c.Train.Precision)
+	case !(c.Train.LossScale >= 0) || math.IsInf(float64(c.Train.LossScale), 1):
+		return fmt.Errorf("loss scale must be 0 or a positive finite number, got %v",
+			c.Train.LossScale)
+	case c.Train.LossScaleWindow < 0:
+		return fmt.Errorf("loss scale window must be 0 or positive, got %d",
+			c.Train.LossScaleWindow)
 	}
 	return nil
 }
@@ -457,6 +465,9 @@ var optionalLoopFields = []struct {
 	field func(r *loopRecord) any
 }{
 	{"train.grad_clip_norm", func(r *loopRecord) any { return &r.cfg.Train.GradClipNorm }},
+	{"train.precision", func(r *loopRecord) any { return &r.cfg.Train.Precision }},
+	{"train.loss_scale", func(r *loopRecord) any { return &r.cfg.Train.LossScale }},
+	{"train.loss_scale_window", func(r *loopRecord) any { return &r.cfg.Train.LossScaleWindow }},
 }
 
 // fieldBits returns the bits of the field that p points to.
@@ -477,6 +488,8 @@ func fieldBits(p any) uint64 {
 		return 0
 	case *Optimizer:
 		return uint64(*v)
+	case *Precision:
+		return uint64(*v)
 	}
 	panic(fmt.Sprintf("train loop: field type %T has no encoding", p))
 }
@@ -496,6 +509,8 @@ func setFieldBits(p any, bits uint64) {
 		*v = bits != 0
 	case *Optimizer:
 		*v = Optimizer(bits)
+	case *Precision:
+		*v = Precision(bits)
 	default:
 		panic(fmt.Sprintf("train loop: field type %T has no encoding", p))
 	}
@@ -509,6 +524,8 @@ func fieldString(p any) string {
 			return "adam"
 		}
 		return "sgd"
+	case *Precision:
+		return v.String()
 	case *int:
 		return fmt.Sprint(*v)
 	case *uint64:
@@ -552,7 +569,7 @@ func tensorUint64(t *tensor.Tensor) (uint64, error) {
 // isCheckpointState reports whether a checkpoint entry is optimizer or loop state, not a
 // network parameter.
 func isCheckpointState(name string) bool {
-	for _, prefix := range []string{"train.", "moments.", "adam_m.", "adam_v."} {
+	for _, prefix := range []string{"train.", "moments.", "adam_m.", "adam_v.", "loss_scale."} {
 		if strings.HasPrefix(name, prefix) {
 			return true
 		}

@@ -54,6 +54,9 @@ func NewWithOptions(opt backend.Options) (*Backend, error) {
 // Threads returns the number of worker goroutines.
 func (b *Backend) Threads() int { return b.threads }
 
+// BF16 reports whether the backend runs its convolution products in bf16.
+func (b *Backend) BF16() bool { return b.bf16 }
+
 // Platform returns "CPU".
 func (b *Backend) Platform() string { return backend.PlatformCPU }
 

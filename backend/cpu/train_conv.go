@@ -60,24 +60,62 @@ func (b *Backend) Conv2DForward(d backend.Conv2DDesc, xb, wb, yb backend.Buffer)
 	if b.useWinograd(d) {
 		// NOTE: the weight is transformed and packed again on every call, here and for the data
 		// gradient. Together that took about 4 % of a width-128 training step in a profile.
-		b.winogradConv(kernels.NewWinogradF43(w.data, d.OutChannels, d.InChannels), x, y,
+		b.winogradConv(b.newWinograd(w.data, d.OutChannels, d.InChannels), x, y,
 			kernels.WinogradImages{Pad: d.PadH})
 		return nil
 	}
 	k := d.InChannels * d.KernelH * d.KernelW
 	cols := y.h * y.w
+	if isDirect(d) {
+		p := b.packProduct(d.OutChannels, k, w.data, k)
+		b.parallelFor(x.n, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				p.run(cols, x.image(i), cols, y.image(i), cols, false)
+			}
+		})
+		return nil
+	}
 	packed := kernels.PackA(d.OutChannels, k, w.data, k)
 	g := geometry(d, x)
 	b.parallelFor(x.n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if isDirect(d) {
-				kernels.SgemmPacked(packed, cols, x.image(i), cols, y.image(i), cols, false)
-			} else {
-				kernels.SgemmIm2col(packed, x.image(i), g, 0, cols, y.image(i), cols, false)
-			}
+			kernels.SgemmIm2col(packed, x.image(i), g, 0, cols, y.image(i), cols, false)
 		}
 	})
 	return nil
+}
+
+// newWinograd transforms a 3×3 weight for the Winograd path, with bf16 products on a bf16
+// backend.
+func (b *Backend) newWinograd(w []float32, out, in int) *kernels.WinogradF43 {
+	if b.bf16 {
+		return kernels.NewWinogradF43BF16(w, out, in)
+	}
+	return kernels.NewWinogradF43(w, out, in)
+}
+
+// product is the packed left operand of the GEMMs of a 1×1 convolution: float32, or bf16 on
+// a bf16 backend.
+type product struct {
+	f32  *kernels.PackedA
+	bf16 *kernels.PackedABF16
+}
+
+// packProduct packs the m×k matrix a (row stride lda) as the left operand of product.run.
+func (b *Backend) packProduct(m, k int, a []float32, lda int) product {
+	if b.bf16 {
+		return product{bf16: kernels.PackABF16(m, k, a, lda)}
+	}
+	return product{f32: kernels.PackA(m, k, a, lda)}
+}
+
+// run computes y = P·x, or y += P·x with accumulate, for an x of n columns.
+func (p product) run(n int, x []float32, ldx int, y []float32, ldy int, accumulate bool) {
+	if p.bf16 != nil {
+		kernels.SgemmBF16Packed(p.bf16, n, x, ldx, y, ldy, accumulate)
+		return
+	}
+	kernels.SgemmPacked(p.f32, n, x, ldx, y, ldy, accumulate)
 }
 
 // Conv2DBackwardData computes dx = convᵀ(dy, w). For stride 1 and padding below the kernel
@@ -136,23 +174,27 @@ func (b *Backend) backwardDataAsConv(d backend.Conv2DDesc, w, dy, dx *Buffer, ac
 	flippedDesc := backend.Conv2DDesc{InChannels: o, OutChannels: in, KernelH: kh,
 		KernelW: kw, StrideH: 1, StrideW: 1, PadH: g.PadH, PadW: g.PadW}
 	if b.useWinograd(flippedDesc) {
-		wg := kernels.NewWinogradF43(*flipped, in, o)
+		wg := b.newWinograd(*flipped, in, o)
 		putScratch(flipped)
 		b.winogradConv(wg, dy, dx, kernels.WinogradImages{Pad: g.PadH, Accumulate: accumulate})
 		return
 	}
+	cols := dx.h * dx.w
+	if isDirect(d) {
+		p := b.packProduct(in, o, *flipped, o)
+		putScratch(flipped)
+		b.parallelFor(dx.n, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				p.run(cols, dy.image(i), cols, dx.image(i), cols, accumulate)
+			}
+		})
+		return
+	}
 	packed := kernels.PackA(in, o*taps, *flipped, o*taps)
 	putScratch(flipped)
-	cols := dx.h * dx.w
 	b.parallelFor(dx.n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if isDirect(d) {
-				kernels.SgemmPacked(packed, cols, dy.image(i), cols, dx.image(i), cols,
-					accumulate)
-			} else {
-				kernels.SgemmIm2col(packed, dy.image(i), g, 0, cols, dx.image(i), cols,
-					accumulate)
-			}
+			kernels.SgemmIm2col(packed, dy.image(i), g, 0, cols, dx.image(i), cols, accumulate)
 		}
 	})
 }
@@ -173,6 +215,9 @@ var winogradScratchPool = sync.Pool{New: func() any { return new(kernels.Winogra
 // dy and of the column matrix, or in the Winograd domain for the 3×3 convolutions of the
 // Winograd path. Each worker sums its images into its own [O, K] accumulator, and the
 // accumulators are added into dw at the end.
+//
+// NOTE: it runs in float32 on a bf16 backend too, where the forward and data-gradient
+// products run in bf16; no bf16 form of the weight-gradient kernels exists.
 func (b *Backend) Conv2DBackwardFilter(d backend.Conv2DDesc, xb, dyb, dwb backend.Buffer) error {
 	x, dw, dy, err := convBuffers("conv2d backward filter", d, xb, dwb, dyb)
 	if err != nil {

@@ -54,6 +54,7 @@ var errInterrupted = errors.New("interrupted")
 type config struct {
 	loop       nasnet.LoopConfig
 	optimizer  string
+	precision  string
 	data       string
 	platform   string
 	out        string
@@ -125,6 +126,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&gradClip, "grad-clip", 0,
 		"largest global L2 norm of the gradients; a step above it scales them down "+
 			"(0: no clipping)")
+	fs.StringVar(&cfg.precision, "precision", "fp32",
+		"fp32; bf16 (convolutions on bfloat16 inputs with fp32 sums, where the CPU has "+
+			"AVX512_BF16); or fp16 (weights and weight gradients rounded to binary16, dynamic "+
+			"loss scaling). Master weights stay fp32")
 
 	fs.Uint64Var(&lc.Seed, "seed", 1,
 		"seed of the initial weights and of the data order and augmentation")
@@ -191,6 +196,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	lc.Train.WeightDecay = float32(weightDecay)
 	lc.Train.LabelSmoothing = float32(smoothing)
 	lc.Train.GradClipNorm = float32(gradClip)
+	precision, err := nasnet.ParsePrecision(cfg.precision)
+	if err != nil {
+		return nil, fmt.Errorf("--%w", err)
+	}
+	lc.Train.Precision = precision
 	switch cfg.optimizer {
 	case "sgd":
 		lc.Train.Optimizer = nasnet.SGD
@@ -296,6 +306,9 @@ var trainingFlags = []struct {
 	{"grad-clip", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.GradClipNorm = s.Config.Train.GradClipNorm
 	}, func(c *config) any { return c.loop.Train.GradClipNorm }},
+	{"precision", func(c *config, s nasnet.CheckpointInfo) {
+		c.loop.Train.Precision = s.Config.Train.Precision
+	}, func(c *config) any { return c.loop.Train.Precision }},
 	{"seed", func(c *config, s nasnet.CheckpointInfo) { c.loop.Seed = s.Config.Seed },
 		func(c *config) any { return c.loop.Seed }},
 	{"limit-train", func(c *config, s nasnet.CheckpointInfo) { c.limitTrain = s.TrainImages },
@@ -411,7 +424,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	be, err := backend.Open(cfg.platform, backend.Options{Threads: cfg.threads})
+	opts := backend.Options{Threads: cfg.threads, BF16: cfg.loop.Train.Precision == nasnet.BF16}
+	be, err := backend.Open(cfg.platform, opts)
+	if errors.Is(err, backend.ErrNoBF16) && cfg.resume == "" {
+		log.Warn("--precision bf16: training in fp32", "reason", err)
+		cfg.loop.Train.Precision, opts.BF16 = nasnet.FP32, false
+		be, err = backend.Open(cfg.platform, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("--platform: %w", err)
 	}
@@ -622,10 +641,14 @@ func openLog(cfg *config, history []nasnet.EpochMetrics) (*os.File, error) {
 // checkpoint is already written.
 func finishEpoch(cfg *config, loop *nasnet.TrainLoop, m nasnet.EpochMetrics, weights string,
 	logFile *os.File, log *slog.Logger) error {
-	log.Info("epoch done", "epoch", m.Epoch, "epochs", cfg.loop.Epochs, "lr", m.LR,
+	attrs := []any{"epoch", m.Epoch, "epochs", cfg.loop.Epochs, "lr", m.LR,
 		"train_loss", round(m.TrainLoss), "train_top1", round(m.TrainTop1),
 		"test_loss", round(m.TestLoss), "test_top1", round(m.TestTop1),
-		"seconds", round(m.Seconds), "images_per_second", round(m.ImagesPerSecond))
+		"seconds", round(m.Seconds), "images_per_second", round(m.ImagesPerSecond)}
+	if tr := loop.Trainer(); cfg.loop.Train.Precision == nasnet.FP16 {
+		attrs = append(attrs, "loss_scale", tr.LossScale(), "skipped_steps", tr.SkippedSteps())
+	}
+	log.Info("epoch done", attrs...)
 	if err := nasnet.SaveCheckpoint(loop.Network(), weights); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/renasgo/renas/backend/cpu"
 	"github.com/renasgo/renas/internal/datatest"
+	"github.com/renasgo/renas/kernels"
 	"github.com/renasgo/renas/nasnet"
 	"github.com/renasgo/renas/nasnet/cifar10"
 	"github.com/renasgo/renas/nn"
@@ -37,7 +38,7 @@ func TestHelp(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, name := range []string{"--width", "--epochs", "--batch-size", "--lr", "--momentum",
 		"--nesterov", "--weight-decay", "--label-smoothing", "--warmup-epochs", "--optimizer",
-		"--grad-clip", "--seed", "--threads", "--data", "--out", "--resume", "--log", "--plot",
+		"--grad-clip", "--precision", "--seed", "--threads", "--data", "--out", "--resume", "--log", "--plot",
 		"--limit-train", "--eval-limit", "--quiet"} {
 		assert.Regexp(t, `(?m)^  -`+strings.TrimPrefix(name, "--")+`\b`, stderr, name)
 	}
@@ -61,6 +62,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--grad-clip", "-1"}, "--grad-clip must be 0 or a positive finite number"},
 		{[]string{"--grad-clip", "NaN"}, "--grad-clip must be 0 or a positive finite number"},
 		{[]string{"--optimizer", "rmsprop"}, `--optimizer must be sgd or adam, got "rmsprop"`},
+		{[]string{"--precision", "int8"}, `--precision must be fp32, bf16 or fp16, got "int8"`},
 		{[]string{"--threads", "-2"}, "--threads"},
 		{[]string{"--threads", "1000000"}, "--threads must be from 0 to 1024, got 1000000"},
 		{[]string{"--limit-train", "-5"}, "--limit-train"},
@@ -176,6 +178,36 @@ func TestApplyCheckpointKeepsStoredValues(t *testing.T) {
 	require.NoError(t, applyCheckpoint(cfg, stored))
 	assert.Equal(t, stored.Config, cfg.loop)
 	assert.Equal(t, 2, cfg.limitTrain)
+}
+
+// TestTrainPrecision trains one epoch on 16 real images in fp16, which logs its loss scale,
+// and in bf16, which runs on bf16 convolutions where the CPU has them and in fp32 elsewhere.
+func TestTrainPrecision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: unpacks the CIFAR-10 archive and trains for a few seconds")
+	}
+	data := unpackCIFAR10(t)
+	dir := t.TempDir()
+	for _, p := range []string{"fp16", "bf16"} {
+		out := filepath.Join(dir, p+".safetensors")
+		_, stderr, err := runCommand(t, context.Background(), "--data", data, "--width", "4",
+			"--batch-size", "8", "--epochs", "1", "--limit-train", "16", "--eval-limit", "16",
+			"--threads", "2", "--quiet", "--precision", p, "--out", out)
+		require.NoError(t, err, p)
+		info, err := nasnet.ReadCheckpointInfo(out)
+		require.NoError(t, err)
+		switch {
+		case p == "fp16":
+			assert.Regexp(t, `loss_scale=\d+ skipped_steps=\d+`, stderr)
+			assert.Equal(t, nasnet.FP16, info.Config.Train.Precision)
+		case kernels.HasBF16():
+			assert.Contains(t, stderr, "with bf16 convolutions")
+			assert.Equal(t, nasnet.BF16, info.Config.Train.Precision)
+		default:
+			assert.Contains(t, stderr, "--precision bf16: training in fp32")
+			assert.Equal(t, nasnet.FP32, info.Config.Train.Precision)
+		}
+	}
 }
 
 // TestTrainAndResume runs the command on the first 16 real training images for 3 epochs,
