@@ -27,19 +27,32 @@ const (
 // epoch in history, on the training and the test set, and writes the image as PNG. The
 // test curves are left out when no epoch was evaluated.
 func WriteCurves(w io.Writer, history []nasnet.EpochMetrics) error {
-	if len(history) == 0 {
-		return fmt.Errorf("plot: no epochs to draw")
+	return WriteRuns(w, []Run{{History: history}})
+}
+
+// Run is the history of one training run, drawn under its name.
+type Run struct {
+	Name    string
+	History []nasnet.EpochMetrics
+}
+
+// WriteRuns draws the curves of WriteCurves for several runs in the same two panels, each
+// labelled with its run's name, and writes the image as PNG.
+func WriteRuns(w io.Writer, runs []Run) error {
+	if len(runs) == 0 {
+		return fmt.Errorf("plot: no runs to draw")
 	}
-	hasTest := false
-	for _, m := range history {
-		hasTest = hasTest || m.TestImages > 0
+	for _, r := range runs {
+		if len(r.History) == 0 {
+			return fmt.Errorf("plot: run %q has no epochs to draw", r.Name)
+		}
 	}
-	loss, err := newPanel("Loss", "cross-entropy", history, hasTest, true,
+	loss, err := newPanel("Loss", "cross-entropy", runs, true,
 		func(m nasnet.EpochMetrics) (float64, float64) { return m.TrainLoss, m.TestLoss })
 	if err != nil {
 		return err
 	}
-	acc, err := newPanel("Accuracy", "top-1 (%)", history, hasTest, false,
+	acc, err := newPanel("Accuracy", "top-1 (%)", runs, false,
 		func(m nasnet.EpochMetrics) (float64, float64) {
 			return 100 * m.TrainTop1, 100 * m.TestTop1
 		})
@@ -63,16 +76,21 @@ func WriteCurvesFile(path string, history []nasnet.EpochMetrics) error {
 	return nn.WriteFileAtomic(path, func(w io.Writer) error { return WriteCurves(w, history) })
 }
 
+// WriteRunsFile writes the image of WriteRuns to path atomically (see nn.WriteFileAtomic).
+func WriteRunsFile(path string, runs []Run) error {
+	return nn.WriteFileAtomic(path, func(w io.Writer) error { return WriteRuns(w, runs) })
+}
+
 // series is one curve of a panel.
 type series struct {
 	name string
 	xys  plotter.XYs
 }
 
-// newPanel returns a plot of the train and (with hasTest) test values that value picks
-// from each epoch. The legend goes where the curves end up: top right for a falling loss,
-// bottom right for a rising accuracy.
-func newPanel(title, yLabel string, history []nasnet.EpochMetrics, hasTest, legendTop bool,
+// newPanel returns a plot of the train values that value picks from each epoch of each run,
+// and of the test values of the runs that have any. The legend goes where the curves end
+// up: top right for a falling loss, bottom right for a rising accuracy.
+func newPanel(title, yLabel string, runs []Run, legendTop bool,
 	value func(nasnet.EpochMetrics) (train, test float64)) (*gonumplot.Plot, error) {
 	p := gonumplot.New()
 	p.Title.Text = title
@@ -80,18 +98,25 @@ func newPanel(title, yLabel string, history []nasnet.EpochMetrics, hasTest, lege
 	p.Y.Label.Text = yLabel
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = legendTop
-	train := series{name: "train", xys: make(plotter.XYs, len(history))}
-	test := series{name: "test"}
-	for i, m := range history {
-		tr, te := value(m)
-		train.xys[i] = plotter.XY{X: float64(m.Epoch), Y: tr}
-		if m.TestImages > 0 {
-			test.xys = append(test.xys, plotter.XY{X: float64(m.Epoch), Y: te})
+	var curves []series
+	for _, r := range runs {
+		prefix := ""
+		if r.Name != "" {
+			prefix = r.Name + " "
 		}
-	}
-	curves := []series{train}
-	if hasTest {
-		curves = append(curves, test)
+		train := series{name: prefix + "train", xys: make(plotter.XYs, len(r.History))}
+		test := series{name: prefix + "test"}
+		for i, m := range r.History {
+			tr, te := value(m)
+			train.xys[i] = plotter.XY{X: float64(m.Epoch), Y: tr}
+			if m.TestImages > 0 {
+				test.xys = append(test.xys, plotter.XY{X: float64(m.Epoch), Y: te})
+			}
+		}
+		curves = append(curves, train)
+		if len(test.xys) > 0 {
+			curves = append(curves, test)
+		}
 	}
 	for i, s := range curves {
 		line, points, err := plotter.NewLinePoints(s.xys)

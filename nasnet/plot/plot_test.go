@@ -43,3 +43,20 @@ func TestWriteCurvesRejectsEmptyHistory(t *testing.T) {
 	assert.ErrorContains(t, WriteCurves(&buf, nil), "no epochs")
 	assert.Zero(t, buf.Len())
 }
+
+func TestWriteRunsDrawsEveryRun(t *testing.T) {
+	first := []nasnet.EpochMetrics{{Epoch: 1, TrainLoss: 2.1, TestLoss: 2.0, TestImages: 10},
+		{Epoch: 2, TrainLoss: 1.7, TestLoss: 1.8, TestImages: 10}}
+	second := []nasnet.EpochMetrics{{Epoch: 1, TrainLoss: 2.3}, {Epoch: 2, TrainLoss: 1.2}}
+	var one, two bytes.Buffer
+	require.NoError(t, WriteRuns(&one, []Run{{Name: "fp32", History: first}}))
+	require.NoError(t, WriteRuns(&two, []Run{{Name: "fp32", History: first},
+		{Name: "bf16", History: second}}))
+	_, err := png.Decode(bytes.NewReader(two.Bytes()))
+	require.NoError(t, err)
+	assert.NotEqual(t, one.Bytes(), two.Bytes(), "the second run is drawn")
+
+	assert.ErrorContains(t, WriteRuns(&one, nil), "no runs")
+	assert.ErrorContains(t, WriteRuns(&one, []Run{{Name: "bf16"}}),
+		`run "bf16" has no epochs`)
+}
