@@ -114,6 +114,7 @@ func (op *conv2D) Run(xb, yb backend.Buffer) error {
 		op.b.parallelRun(x.n, op)
 	default:
 		// Fewer images than threads: split each image's output columns across the workers.
+		// NOTE: a 3×3 convolution then runs on im2col in float32, also on a bf16 backend.
 		c.mode = modeColumns
 		for i := range x.n {
 			c.in, c.out = x.image(i), y.image(i)
