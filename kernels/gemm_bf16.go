@@ -134,8 +134,9 @@ func sgemmBF16Packed(p *PackedABF16, n int, b []float32, ldb, panelStride int, c
 	ldc int, accumulate bool, s *bf16Scratch) {
 	impl := activeBF16Gemm.Load()
 	m, k := p.m, p.k
-	if need := bf16Tile * ((min(gemmKC, k) + 1) / 2); cap(s.b) < need {
-		s.b = make([]uint32, need)
+	if s.b == nil {
+		// The largest panel, so that a workspace from the pool never grows.
+		s.b = make([]uint32, bf16Tile*gemmKC/2)
 	}
 	for pc := 0; pc < k; pc += gemmKC {
 		kc := min(gemmKC, k-pc)
