@@ -15,19 +15,19 @@ import (
 	"github.com/renasgo/renas/tensor"
 )
 
-// precisionStep is a Trainer of the width-8 reference network on the 16 images of its
+// referenceStep is a Trainer of the width-8 reference network on the 16 images of its
 // reference step.
-type precisionStep struct {
+type referenceStep struct {
 	tr     *Trainer
 	init   map[string]*tensor.Tensor
 	input  *tensor.Tensor
 	labels []uint8
 }
 
-// newPrecisionStep returns the step of cfg on be. With roundWeights, the convolution and
+// newReferenceStep returns the step of cfg on be. With roundWeights, the convolution and
 // dense weights start rounded to binary16.
-func newPrecisionStep(t *testing.T, be backend.Backend, cfg TrainConfig,
-	roundWeights bool) *precisionStep {
+func newReferenceStep(t *testing.T, be backend.Backend, cfg TrainConfig,
+	roundWeights bool) *referenceStep {
 	t.Helper()
 	init, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
 		"train_ref_w8_init.safetensors"))
@@ -55,11 +55,11 @@ func newPrecisionStep(t *testing.T, be backend.Backend, cfg TrainConfig,
 	cfg.BatchSize, cfg.Optimizer, cfg.Momentum = 16, SGD, 0.9
 	tr, err := NewTrainer(be, net, cfg)
 	require.NoError(t, err)
-	return &precisionStep{tr: tr, init: init, input: ref["input"], labels: labels}
+	return &referenceStep{tr: tr, init: init, input: ref["input"], labels: labels}
 }
 
 // step takes one step at learning rate 0.1 and returns its loss.
-func (s *precisionStep) step(t *testing.T) float64 {
+func (s *referenceStep) step(t *testing.T) float64 {
 	t.Helper()
 	loss, _, err := s.tr.Step(s.input, s.labels, 0.1)
 	require.NoError(t, err)
@@ -67,7 +67,7 @@ func (s *precisionStep) step(t *testing.T) float64 {
 }
 
 // moves returns init − weights for every parameter.
-func (s *precisionStep) moves(t *testing.T) map[string][]float32 {
+func (s *referenceStep) moves(t *testing.T) map[string][]float32 {
 	t.Helper()
 	require.NoError(t, s.tr.SyncToHost())
 	out := map[string][]float32{}
@@ -94,7 +94,7 @@ func newDirectBackend(t *testing.T, bf16 bool) *cpu.Backend {
 // binary16 weight gradients overflow. Each such step must leave the weights and the step
 // count alone and halve the scale, until a step fits and updates the weights.
 func TestFP16StepSkipsOverflow(t *testing.T) {
-	s := newPrecisionStep(t, newDirectBackend(t, false),
+	s := newReferenceStep(t, newDirectBackend(t, false),
 		TrainConfig{Precision: FP16, LossScale: 1 << 24}, false)
 	s.step(t)
 	require.Equal(t, 1, s.tr.SkippedSteps(), "a scale of 2^24 overflows")
@@ -127,7 +127,7 @@ func TestFP16StepSkipsOverflow(t *testing.T) {
 
 // TestFP16LossScaleGrows checks that the scale doubles after every window of clean steps.
 func TestFP16LossScaleGrows(t *testing.T) {
-	s := newPrecisionStep(t, newDirectBackend(t, false),
+	s := newReferenceStep(t, newDirectBackend(t, false),
 		TrainConfig{Precision: FP16, LossScale: 1, LossScaleWindow: 2}, false)
 	want := []float64{1, 2, 2, 4, 4}
 	for i, scale := range want {
@@ -143,8 +143,8 @@ func TestFP16LossScaleGrows(t *testing.T) {
 // more. Its loss is that of the rounded weights, and its master weights stay float32.
 func TestFP16StepMatchesFP32(t *testing.T) {
 	be := newDirectBackend(t, false)
-	ref := newPrecisionStep(t, be, TrainConfig{}, true)
-	half := newPrecisionStep(t, be, TrainConfig{Precision: FP16, LossScale: 1024}, false)
+	ref := newReferenceStep(t, be, TrainConfig{}, true)
+	half := newReferenceStep(t, be, TrainConfig{Precision: FP16, LossScale: 1024}, false)
 	refLoss, halfLoss := ref.step(t), half.step(t)
 	require.Zero(t, half.tr.SkippedSteps())
 	assert.InDelta(t, refLoss, halfLoss, 1e-6*refLoss, "loss")
@@ -175,8 +175,8 @@ func TestBF16StepMatchesFP32(t *testing.T) {
 	if !kernels.HasBF16() {
 		t.Skip("no bf16 kernels on this CPU or build; checked that BF16 needs them")
 	}
-	ref := newPrecisionStep(t, newDirectBackend(t, false), TrainConfig{}, false)
-	bf := newPrecisionStep(t, newDirectBackend(t, true), TrainConfig{Precision: BF16}, false)
+	ref := newReferenceStep(t, newDirectBackend(t, false), TrainConfig{}, false)
+	bf := newReferenceStep(t, newDirectBackend(t, true), TrainConfig{Precision: BF16}, false)
 	refLoss, bfLoss := ref.step(t), bf.step(t)
 	assert.InDelta(t, refLoss, bfLoss, 1e-2*refLoss, "loss")
 	assert.NotEqual(t, refLoss, bfLoss, "bf16 products change the loss")

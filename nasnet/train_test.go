@@ -116,49 +116,25 @@ func TestGradClipScalesStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: takes three training steps of the width-8 network")
 	}
-	init, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
-		"train_ref_w8_init.safetensors"))
-	require.NoError(t, err)
-	ref, err := nn.ReadSafetensorsFile(filepath.Join("..", "nn", "testdata",
-		"train_ref_w8_io.safetensors"))
-	require.NoError(t, err)
-	labels := make([]uint8, 16)
-	for i, v := range ref["labels"].Float32s() {
-		labels[i] = uint8(v)
-	}
-	be, err := cpu.NewWithOptions(backend.Options{Threads: 2, DirectConv: true})
-	require.NoError(t, err)
-	defer be.Close()
-
+	be := newDirectBackend(t, false)
 	type result struct {
 		grads, moves map[string][]float32
 		norm         float64 // of the gradients as the update used them
 	}
+	var init map[string]*tensor.Tensor
 	step := func(clip float32) result {
-		net, err := New(8, 0)
-		require.NoError(t, err)
-		require.NoError(t, nn.LoadStrict(net.Params(), init, nil))
-		cfg := TrainConfig{BatchSize: 16, Optimizer: SGD, Momentum: 0.9, GradClipNorm: clip}
-		tr, err := NewTrainer(be, net, cfg)
-		require.NoError(t, err)
-		_, _, err = tr.Step(ref["input"], labels, 0.1)
-		require.NoError(t, err)
-		require.NoError(t, tr.SyncToHost())
-		r := result{grads: map[string][]float32{}, moves: map[string][]float32{}}
+		s := newReferenceStep(t, be, TrainConfig{GradClipNorm: clip}, false)
+		init = s.init
+		s.step(t)
+		r := result{grads: map[string][]float32{}, moves: s.moves(t)}
 		var sumSq float64
-		for _, p := range tr.params {
+		for _, p := range s.tr.params {
 			g := tensor.Zeros(p.host.Shape()...)
 			require.NoError(t, be.Download(g, p.grad))
 			r.grads[p.name] = g.Float32s()
 			for _, v := range g.Float32s() {
 				sumSq += float64(v) * float64(v)
 			}
-			before := init[p.name].Float32s()
-			move := make([]float32, len(before))
-			for i, v := range p.host.Float32s() {
-				move[i] = before[i] - v
-			}
-			r.moves[p.name] = move
 		}
 		r.norm = math.Sqrt(sumSq)
 		return r
