@@ -12,7 +12,7 @@ import (
 // scores a cell by the mean of its members' standardised scores, so that no member weighs
 // more because its scores happen to spread wider.
 type Ensemble struct {
-	// Members share one Standardizer and one list of TrainHashes.
+	// Members share one Standardizer, one list of TrainHashes and one number of Orderings.
 	Members []*Model
 	// ScoreMean[k] and ScoreStd[k] are the mean and population standard deviation of member
 	// k's inference scores on the training cells. Member k's standardised score of a cell
@@ -39,6 +39,10 @@ func (e *Ensemble) check() error {
 		if *m.Standardizer != *e.Members[0].Standardizer {
 			return fmt.Errorf("predictor: ensemble member %d has another standardizer than "+
 				"member 1", i+1)
+		}
+		if m.orderings() != e.Members[0].orderings() {
+			return fmt.Errorf("predictor: ensemble member %d scores %d vertex orderings per "+
+				"cell, member 1 scores %d", i+1, m.orderings(), e.Members[0].orderings())
 		}
 		if !(e.ScoreStd[i] > 0) || math.IsInf(float64(e.ScoreStd[i]), 0) {
 			return fmt.Errorf("predictor: ensemble member %d has score deviation %v, want a "+
@@ -148,30 +152,38 @@ func NewEnsembleScorer(b backend.Backend, e *Ensemble, batch int) (*EnsembleScor
 }
 
 // Score returns the ensemble score of each cell, the mean over the members of their
-// standardised scores. A higher score predicts a higher accuracy.
+// standardised scores. With the members' Orderings above 1, each member's score of a cell is
+// the mean over up to that many of its vertex orderings, as Scorer.Score computes it. A
+// higher score predicts a higher accuracy.
 func (es *EnsembleScorer) Score(cells []nasbench.Spec) ([]float32, error) {
 	e := es.ensemble
-	scores := make([]float32, 0, len(cells))
-	sum := make([]float64, es.batch)
-	for start := 0; start < len(cells); start += es.batch {
-		end := min(start+es.batch, len(cells))
-		x, err := e.Members[0].Encode(cells[start:end])
+	examples, owner := ExpandOrderings(cells, e.Members[0].orderings())
+	// sum[i] adds up the standardised score of every member and ordering of cell i.
+	sum := make([]float64, len(cells))
+	count := make([]int, len(cells))
+	for start := 0; start < len(examples); start += es.batch {
+		end := min(start+es.batch, len(examples))
+		x, err := e.Members[0].Encode(examples[start:end])
 		if err != nil {
 			return nil, err
 		}
-		clear(sum)
 		for k, sc := range es.members {
 			member, err := sc.scoreEncoded(x)
 			if err != nil {
 				return nil, fmt.Errorf("predictor: ensemble member %d: %w", k+1, err)
 			}
 			for i, s := range member {
-				sum[i] += (float64(s) - float64(e.ScoreMean[k])) / float64(e.ScoreStd[k])
+				sum[owner[start+i]] += (float64(s) - float64(e.ScoreMean[k])) /
+					float64(e.ScoreStd[k])
 			}
 		}
-		for i := range end - start {
-			scores = append(scores, float32(sum[i]/float64(len(es.members))))
+		for i := start; i < end; i++ {
+			count[owner[i]]++
 		}
+	}
+	scores := make([]float32, len(cells))
+	for i := range cells {
+		scores[i] = float32(sum[i] / float64(len(es.members)*count[i]))
 	}
 	return scores, nil
 }

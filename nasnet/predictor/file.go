@@ -1,6 +1,7 @@
 package predictor
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 
@@ -18,11 +19,15 @@ const (
 	// The ensemble's ScoreMean and ScoreStd, each F32 [K].
 	scoreMeanName = "score.mean"
 	scoreStdName  = "score.std"
+	// orderingsName is the model's Orderings as an I32 scalar (shape []). Files written
+	// before the option existed lack it and load with Orderings 1.
+	orderingsName = "orderings"
 )
 
 // Save writes the model to a safetensors file: the weights and batch-norm statistics under
 // the names of Model.tensors (conv1.weight, bn1.gamma, bn1.moving_mean, fc1.bias, …), the
-// standardizer as two F32 [19, 7, 7] tensors, and the training hashes.
+// standardizer as two F32 [19, 7, 7] tensors, the training hashes, and the number of vertex
+// orderings (Orderings, 0 written as 1).
 func (m *Model) Save(path string) error {
 	if m.Standardizer == nil {
 		return fmt.Errorf("predictor: cannot save a model without a standardizer")
@@ -37,8 +42,9 @@ func (m *Model) Save(path string) error {
 
 // Save writes the ensemble to a safetensors file. Member k's weights take the names of
 // Model.Save with the prefix "member{k+1}." (member1.conv1.weight, …). The shared
-// standardizer and training hashes are written once, as Model.Save writes them, and the
-// score statistics as the F32 [K] tensors score.mean and score.std.
+// standardizer, training hashes and number of vertex orderings are written once, as
+// Model.Save writes them, and the score statistics as the F32 [K] tensors score.mean and
+// score.std.
 func (e *Ensemble) Save(path string) error {
 	if err := e.check(); err != nil {
 		return err
@@ -75,7 +81,8 @@ func weightTensors(m *Model, prefix string) []nn.RawTensor {
 	return raw
 }
 
-// sharedTensors returns the model's standardizer and training hashes as file tensors.
+// sharedTensors returns the model's standardizer, training hashes and number of vertex
+// orderings as file tensors.
 func sharedTensors(m *Model) ([]nn.RawTensor, error) {
 	var raw []nn.RawTensor
 	for _, s := range []struct {
@@ -97,7 +104,9 @@ func sharedTensors(m *Model) ([]nn.RawTensor, error) {
 		}
 		hashes.Data = append(hashes.Data, sum...)
 	}
-	return append(raw, hashes), nil
+	orderings := nn.RawTensor{Name: orderingsName, DType: "I32", Shape: []int{},
+		Data: binary.LittleEndian.AppendUint32(nil, uint32(m.orderings()))}
+	return append(raw, hashes, orderings), nil
 }
 
 // Load reads a model written by Model.Save. The layer widths come from the tensor shapes.
@@ -188,8 +197,8 @@ func tensorNamed(byName map[string]nn.RawTensor, name string) (*tensor.Tensor, e
 	return t.ToFloat32(), nil
 }
 
-// decodeModel reads the weights named with prefix, and the standardizer and training
-// hashes, which have no prefix.
+// decodeModel reads the weights named with prefix, and the standardizer, training hashes and
+// number of vertex orderings, which have no prefix.
 func decodeModel(byName map[string]nn.RawTensor, prefix string) (*Model, error) {
 	get := func(name string) (*tensor.Tensor, error) {
 		return tensorNamed(byName, prefix+name)
@@ -244,7 +253,28 @@ func decodeModel(byName map[string]nn.RawTensor, prefix string) (*Model, error) 
 	if m.TrainHashes, err = decodeHashes(byName); err != nil {
 		return nil, err
 	}
+	if m.Orderings, err = decodeOrderings(byName); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// decodeOrderings returns the stored number of vertex orderings, or 1 when the file has none.
+func decodeOrderings(byName map[string]nn.RawTensor) (int, error) {
+	t, ok := byName[orderingsName]
+	if !ok {
+		return 1, nil
+	}
+	if t.DType != "I32" || t.NumElements() != 1 || len(t.Data) != 4 {
+		return 0, fmt.Errorf("predictor model: tensor %q is %s %v, want one I32 value",
+			orderingsName, t.DType, t.Shape)
+	}
+	k := int32(binary.LittleEndian.Uint32(t.Data))
+	if k < 1 {
+		return 0, fmt.Errorf("predictor model: tensor %q is %d, want a positive count",
+			orderingsName, k)
+	}
+	return int(k), nil
 }
 
 func decodeStandardizer(get func(string) (*tensor.Tensor, error)) (*nasbench.Standardizer,

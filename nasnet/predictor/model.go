@@ -94,7 +94,8 @@ type Dense struct {
 }
 
 // Model is a predictor's weights, batch-norm statistics, the standardizer fitted to its
-// training encodings, and the hashes of its training cells.
+// training encodings, the hashes of its training cells, and the number of vertex orderings
+// it scores a cell in.
 type Model struct {
 	Config Config
 	// Conv holds the convolution weights, [Channels[0], 19, 3, 3] and
@@ -105,7 +106,14 @@ type Model struct {
 	Dense        [3]Dense
 	Standardizer *nasbench.Standardizer
 	TrainHashes  []string
+	// Orderings is the number of vertex orderings per cell, at most, that the model was
+	// trained on (FitConfig.Orderings). Scorer scores a cell by the mean over as many of its
+	// orderings. 0 means 1, the cell as given.
+	Orderings int
 }
+
+// orderings returns Orderings, with 0 read as 1.
+func (m *Model) orderings() int { return max(1, m.Orderings) }
 
 // NewModel returns a model with seeded random weights: convolutions drawn from
 // cfg.ConvInit, and dense weights and biases uniform in ±1/sqrt(fan_in), which is what PyTorch's

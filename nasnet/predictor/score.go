@@ -85,12 +85,16 @@ func NewScorer(b backend.Backend, m *Model, batch int) (*Scorer, error) {
 }
 
 // Score returns the predicted score of each cell; a higher score predicts a higher
-// accuracy.
+// accuracy. With the model's Orderings above 1, a cell's score is the mean of the scores of
+// up to that many of its vertex orderings (ExpandOrderings), which fill the batches in
+// place of the cells.
 func (sc *Scorer) Score(cells []nasbench.Spec) ([]float32, error) {
-	scores := make([]float32, 0, len(cells))
-	for start := 0; start < len(cells); start += sc.batch {
-		end := min(start+sc.batch, len(cells))
-		x, err := sc.model.Encode(cells[start:end])
+	examples, owner := ExpandOrderings(cells, sc.model.orderings())
+	sum := make([]float64, len(cells))
+	count := make([]int, len(cells))
+	for start := 0; start < len(examples); start += sc.batch {
+		end := min(start+sc.batch, len(examples))
+		x, err := sc.model.Encode(examples[start:end])
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +102,14 @@ func (sc *Scorer) Score(cells []nasbench.Spec) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		scores = append(scores, part...)
+		for i, s := range part {
+			sum[owner[start+i]] += float64(s)
+			count[owner[start+i]]++
+		}
+	}
+	scores := make([]float32, len(cells))
+	for i := range cells {
+		scores[i] = float32(sum[i] / float64(count[i]))
 	}
 	return scores, nil
 }

@@ -157,6 +157,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			"statistics, the encoding standardizer, the training hashes and each member's\n"+
 			"score statistics). The ensemble scores a cell by the mean of the members'\n"+
 			"scores, each standardised by its mean and deviation on the training records.\n"+
+			"With --orderings K above 1, each member trains on up to K vertex orderings of\n"+
+			"every cell, and K is stored in MODEL for rank and search.\n"+
 			"Prints the mean loss of the last epoch and the training time.", stderr)
 	data := fs.String("data", "", "NAS-Bench-101 record file (required)")
 	out := fs.String("out", "", "model file to write (required)")
@@ -174,6 +176,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			"(normal, std sqrt(2/fan_in))")
 	epochs := fs.Int("epochs", predictor.DefaultFitConfig.Epochs,
 		"full-batch epochs of each member (one Adam step each)")
+	orderings := fs.Int("orderings", 1, "maximum number of vertex orderings of each training "+
+		"cell, each trained as an example with the cell's accuracy; rank and search score a "+
+		"cell by the mean over as many of its orderings (1: the cell as given)")
 	threads := fs.Int("threads", 0, "CPU threads; 0 means all cores")
 	cache := fs.String("cache", "", "space cache file, for record files of hashes only "+
 		"(default: as for enumerate)")
@@ -187,6 +192,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *members < 1 {
 		return fmt.Errorf("train: invalid --members %d: must be positive", *members)
+	}
+	if *orderings < 1 {
+		return fmt.Errorf("train: invalid --orderings %d: must be positive", *orderings)
 	}
 	if !(*weightDecay >= 0) || math.IsInf(*weightDecay, 0) {
 		return fmt.Errorf("train: invalid --weight-decay %v: must be zero or positive",
@@ -228,6 +236,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	cfg.Adam.WeightDecay = float32(*weightDecay)
 	cfg.Standardization = standardization
 	cfg.Model.ConvInit = convInitKind
+	cfg.Orderings = *orderings
 	if cli.IsTerminal(stderr) {
 		bar := progressbar.NewOptions(*members**epochs, progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(),
@@ -244,8 +253,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := e.Save(*out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "trained %d members on %d cells for %d epochs each in %.1f s (%s)\n",
-		*members, len(cells), *epochs, elapsed.Seconds(), be.Describe())
+	trainedOn := fmt.Sprintf("%d cells", len(cells))
+	if *orderings > 1 {
+		examples, _ := predictor.ExpandOrderings(cells, *orderings)
+		trainedOn += fmt.Sprintf(" (%d examples, up to %d vertex orderings a cell)",
+			len(examples), *orderings)
+	}
+	fmt.Fprintf(stdout, "trained %d members on %s for %d epochs each in %.1f s (%s)\n",
+		*members, trainedOn, *epochs, elapsed.Seconds(), be.Describe())
 	fmt.Fprintf(stdout, "final train loss %.6f\n", loss)
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
@@ -326,7 +341,8 @@ func runRank(args []string, stdout, stderr io.Writer) error {
 		"Scores the records of FILE.json with the predictor and prints Kendall's tau-b\n"+
 			"between the scores and the 108-epoch validation accuracies, and the number of\n"+
 			"records ranked. The model's training records are left out unless\n"+
-			"--include-train is set.", stderr)
+			"--include-train is set. A model trained with --orderings K scores each cell by\n"+
+			"the mean over up to K of its vertex orderings.", stderr)
 	modelPath := fs.String("model", "", "model file written by train (required)")
 	data := fs.String("data", "", "NAS-Bench-101 record file (required)")
 	includeTrain := fs.Bool("include-train", false, "also rank the model's training records")
@@ -413,7 +429,9 @@ func runSearch(args []string, stdout, stderr io.Writer) error {
 	fs := commandFlagSet("search", "--model MODEL [flags]",
 		"Scores every cell of the NAS-Bench-101 space with the predictor and prints the\n"+
 			"--top cells with the highest scores, with their validation accuracy where\n"+
-			"--data has it. --out receives the best cell as a spec file.", stderr)
+			"--data has it. --out receives the best cell as a spec file. A model trained\n"+
+			"with --orderings K scores each cell by the mean over up to K of its vertex\n"+
+			"orderings, so it runs the network on up to K times as many encodings.", stderr)
 	modelPath := fs.String("model", "", "model file written by train (required)")
 	top := fs.Int("top", 10, "number of cells to print")
 	data := fs.String("data", "", "NAS-Bench-101 record file with known accuracies")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/renasgo/renas/backend/cpu"
 	"github.com/renasgo/renas/internal/datatest"
 	"github.com/renasgo/renas/nasnet/nasbench"
 	"github.com/renasgo/renas/nasnet/predictor"
@@ -73,6 +75,87 @@ func TestTrainEnsembleOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, e.Members, 2)
 	assert.Len(t, e.TrainHashes(), 12)
+	assert.Equal(t, 1, e.Members[0].Orderings)
+}
+
+// trainOrderingsModel trains 2 members for 2 epochs on 12 records of data-1k.json with up to
+// 3 vertex orderings of each cell.
+func trainOrderingsModel(t *testing.T) (model, data string) {
+	t.Helper()
+	data = datatest.NASBench101File(t, "data-1k.json")
+	model = filepath.Join(t.TempDir(), "model.safetensors")
+	out, err := runCommand(t, "train", "--data", data, "--train-size", "12", "--seed", "3",
+		"--epochs", "2", "--members", "2", "--orderings", "3", "--out", model)
+	require.NoError(t, err)
+
+	records, err := nasbench.LoadRecords(data)
+	require.NoError(t, err)
+	byHash := map[string]nasbench.Spec{}
+	for _, r := range records {
+		byHash[r.Hash] = *r.Spec
+	}
+	e, err := predictor.LoadEnsemble(model)
+	require.NoError(t, err)
+	var cells []nasbench.Spec
+	for _, h := range e.TrainHashes() {
+		cells = append(cells, byHash[h])
+	}
+	require.Len(t, cells, 12)
+	examples, _ := predictor.ExpandOrderings(cells, 3)
+	assert.Greater(t, len(examples), 12)
+	assert.Contains(t, out, fmt.Sprintf("trained 2 members on 12 cells (%d examples, up to 3 "+
+		"vertex orderings a cell) for 2 epochs each in ", len(examples)))
+	return model, data
+}
+
+func TestTrainOrderingsStoredInModel(t *testing.T) {
+	model, _ := trainOrderingsModel(t)
+	e, sc, err := loadScorer(model, 1, 2)
+	require.NoError(t, err)
+	require.Len(t, e.Members, 2)
+	for k, m := range e.Members {
+		assert.Equal(t, 3, m.Orderings, "member %d", k+1)
+	}
+
+	// The scorer that rank and search load averages each member's score over the first 3
+	// of the test vector's 4 orderings.
+	testVector, err := nasbench.ReadSpecFile("testdata/testvector.json")
+	require.NoError(t, err)
+	orderings := testVector.Orderings(3)
+	require.Len(t, orderings, 3)
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+	var want float64
+	for k, m := range e.Members {
+		single := *m
+		single.Orderings = 1
+		memberScorer, err := predictor.NewScorer(be, &single, 3)
+		require.NoError(t, err)
+		scores, err := memberScorer.Score(orderings)
+		require.NoError(t, err)
+		mean := (float64(scores[0]) + float64(scores[1]) + float64(scores[2])) / 3
+		want += (mean - float64(e.ScoreMean[k])) / float64(e.ScoreStd[k]) / 2
+	}
+	got, err := sc.Score([]nasbench.Spec{testVector})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.InDelta(t, want, got[0], 1e-5)
+}
+
+func TestRankOrderingsModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains or scores the predictor for several seconds")
+	}
+	model, data := trainOrderingsModel(t)
+	out, err := runCommand(t, "rank", "--model", model, "--data", data, "--json")
+	require.NoError(t, err)
+	var got struct {
+		KendallTau *float64 `json:"kendall_tau"`
+		N          int      `json:"n"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.NotNil(t, got.KendallTau)
+	assert.Equal(t, 988, got.N)
 }
 
 func TestSearchWithinData(t *testing.T) {
@@ -129,6 +212,12 @@ func TestPredictorCommandErrors(t *testing.T) {
 			"0"}, []string{"invalid --epochs 0"}},
 		{"train bad members", []string{"train", "--data", data, "--out", "m", "--members",
 			"0"}, []string{"invalid --members 0"}},
+		{"train zero orderings", []string{"train", "--data", data, "--out", "m",
+			"--orderings", "0"}, []string{"invalid --orderings 0", "must be positive"}},
+		{"train negative orderings", []string{"train", "--data", data, "--out", "m",
+			"--orderings", "-3"}, []string{"invalid --orderings -3"}},
+		{"train orderings not a number", []string{"train", "--data", data, "--out", "m",
+			"--orderings", "all"}, []string{"-orderings", `"all"`}},
 		{"train bad standardize", []string{"train", "--data", data, "--out", "m",
 			"--standardize", "global"}, []string{"invalid --standardize", `"global"`}},
 		{"train bad conv init", []string{"train", "--data", data, "--out", "m",
