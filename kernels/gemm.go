@@ -198,15 +198,30 @@ func sgemmPacked(op string, p *PackedA, n int, src bSource, c []float32, ldc int
 	s.b = grow(s.b, impl.nr*min(gemmKC, k))
 	s.tile = grow(s.tile, impl.mr*impl.nr)
 
+	bp, blocks := src.(blockPacker)
+	blocks = blocks && impl.nr == 16
 	for pc := 0; pc < k; pc += gemmKC {
 		kc := min(gemmKC, k-pc)
 		acc := accumulate || pc > 0
 		block := p.data[pc*p.mPadded:]
-		for ic := 0; ic < m; ic += gemmMC {
-			mcur := min(gemmMC, m-ic)
-			// Panels of mr rows and kc columns, so rows from ic start at ic*kc.
-			pa := block[ic*kc:]
-			macroKernel(impl, mcur, n, pc, kc, pa, src, c[ic*ldc:], ldc, acc, s)
+		if !blocks {
+			for ic := 0; ic < m; ic += gemmMC {
+				// Panels of mr rows and kc columns, so rows from ic start at ic*kc.
+				macroKernelPanels(impl, min(gemmMC, m-ic), n, pc, kc, block[ic*kc:], src,
+					c[ic*ldc:], ldc, acc, s)
+			}
+			continue
+		}
+		// Each block of B is packed once and multiplied by every row block of A.
+		for jc := 0; jc < n; jc += gemmNC {
+			nc := min(gemmNC, n-jc)
+			s.bBlock = grow(s.bBlock, kc*roundUp(nc, impl.nr))
+			bp.packBlock(s.bBlock, pc, kc, jc, nc)
+			s.panels = panelB{b: s.bBlock, k: kc}
+			for ic := 0; ic < m; ic += gemmMC {
+				macroKernelPanels(impl, min(gemmMC, m-ic), nc, 0, kc, block[ic*kc:],
+					&s.panels, c[ic*ldc+jc:], ldc, acc, s)
+			}
 		}
 	}
 }
