@@ -53,6 +53,9 @@ func TestPrecisionsMatchFP32(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: evaluates 1,000 images three times")
 	}
+	if kernels.Path() == "pure Go" {
+		t.Skip("pure-Go kernels: three evaluations take minutes; the assembly build runs them")
+	}
 	set, err := cifar10.LoadTest(datatest.CIFAR10Archive(t))
 	require.NoError(t, err)
 	top1 := func(bf16, half bool) float64 {
