@@ -162,6 +162,6 @@ var ErrNotAvailable = errors.New("backend not available in this build")
 // ErrUnknownPlatform is returned by Open for a name that no backend uses.
 var ErrUnknownPlatform = errors.New("unknown platform")
 
-// ErrNoBF16 is returned by Open when Options.BF16 asks for bf16 kernels that the device or
+// ErrNoBF16 is returned by Open when Options.BF16 requests bf16 kernels that the device or
 // the build does not have.
 var ErrNoBF16 = errors.New("no bf16 kernels on this device")

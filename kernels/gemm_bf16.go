@@ -50,7 +50,7 @@ type PackedABF16 struct {
 	// mPadded is m rounded up to a multiple of 16.
 	mPadded int
 
-	// data holds one block per gemmKC columns of A. The block of columns [pc, pc+kc) starts
+	// data contains one block per gemmKC columns of A. The block of columns [pc, pc+kc) starts
 	// at word pc/2*mPadded and is mPadded/16 panels in the layout of packABF16.
 	data []uint32
 }
@@ -126,10 +126,9 @@ type bf16Scratch struct {
 
 var bf16ScratchPool = sync.Pool{New: func() any { return new(bf16Scratch) }}
 
-// sgemmBF16Packed is SgemmBF16Packed for checked arguments with m, n, k > 0, reading B in
-// groups of 16 columns: columns [jr, jr+16) are the 16 columns at b[jr/16*panelStride:] with
-// row stride ldb. A row-major B has a panel stride of 16; the Winograd products read B from
-// panels of their own.
+// sgemmBF16Packed is SgemmBF16Packed for checked arguments with m, n, k > 0. It reads
+// columns [jr, jr+16) of B as the 16 columns at b[jr/16*panelStride:] with row stride ldb.
+// A row-major B has a panel stride of 16, and the Winograd products pass their own panels.
 func sgemmBF16Packed(p *PackedABF16, n int, b []float32, ldb, panelStride int, c []float32,
 	ldc int, accumulate bool, s *bf16Scratch) {
 	impl := activeBF16Gemm.Load()

@@ -53,31 +53,25 @@ func TestBF16Convolutions(t *testing.T) {
 		w := normals(rng, tc.out*tc.c*tc.k*tc.k)
 		wt, err := tensor.FromFloat32(w, tc.out, tc.c, tc.k, tc.k)
 		require.NoError(t, err)
-		xt, err := tensor.FromFloat32(x, tc.n, tc.c, tc.hw, tc.hw)
-		require.NoError(t, err)
 		var ys [2][]float32
 		for i, b := range []*Backend{bf, ref} {
 			op, err := b.NewConv2D(d, wt, nil)
 			require.NoError(t, err)
-			xb, err := b.NewBuffer(tc.n, tc.c, tc.hw, tc.hw)
-			require.NoError(t, err)
-			require.NoError(t, b.Upload(xb, xt))
-			yb, err := b.NewBuffer(tc.n, tc.out, tc.hw, tc.hw)
-			require.NoError(t, err)
+			xb := uploaded(t, b, x, tc.n, tc.c, tc.hw, tc.hw)
+			yb := uploaded(t, b, nil, tc.n, tc.out, tc.hw, tc.hw)
 			require.NoError(t, op.Run(xb, yb))
-			y := tensor.Zeros(tc.n * tc.out * tc.hw * tc.hw)
-			require.NoError(t, b.Download(y, yb))
-			ys[i] = y.Float32s()
+			ys[i] = downloaded(t, b, yb)
 		}
 		// Each output sums c·k² products of two unit normals, so its rounding error from bf16
 		// inputs (relative 2^-8 per product at most) is typically 2^-8·sqrt(c·k²).
 		typical := math.Ldexp(math.Sqrt(float64(tc.c*tc.k*tc.k)), -8)
-		var worst, sq float64
+		var worst, squares float64
 		for i, got := range ys[0] {
-			worst = max(worst, math.Abs(float64(got-ys[1][i])))
-			sq += float64(got-ys[1][i]) * float64(got-ys[1][i])
+			diff := float64(got - ys[1][i])
+			worst = max(worst, math.Abs(diff))
+			squares += diff * diff
 		}
-		rms := math.Sqrt(sq / float64(len(ys[0])))
+		rms := math.Sqrt(squares / float64(len(ys[0])))
 		label := fmt.Sprintf("%s: difference from float32", tc.name)
 		if tc.worstGain == 0 {
 			assert.Less(t, worst, 1e-4, label)

@@ -189,12 +189,7 @@ func TestScoreAveragesOrderings(t *testing.T) {
 }
 
 func TestEnsembleScoreAveragesOrderings(t *testing.T) {
-	cells, y, hashes := loadCells(t, 10)
-	be, err := cpu.New(1)
-	require.NoError(t, err)
-	e, _, err := FitEnsemble(be, cells, y, hashes,
-		FitConfig{Model: tinyConfig, Epochs: 2, Adam: DefaultAdam, Seed: 5, Orderings: 3}, 2)
-	require.NoError(t, err)
+	e, cells, _ := fitTinyEnsemble(t, 2, 3)
 	want := make([]float64, len(cells))
 	for k, m := range e.Members {
 		assert.Equal(t, 3, m.Orderings, "member %d", k+1)
@@ -224,7 +219,7 @@ func TestEnsembleScoreAveragesOrderings(t *testing.T) {
 }
 
 func TestNewEnsembleScorerRejectsMixedOrderings(t *testing.T) {
-	e, _, _ := fitTinyEnsemble(t)
+	e, _, _ := fitTinyEnsemble(t, 3, 1)
 	other := *e.Members[1]
 	other.Orderings = 2
 	bad := &Ensemble{Members: []*Model{e.Members[0], &other}, ScoreMean: e.ScoreMean[:2],
@@ -264,12 +259,7 @@ func TestSaveLoadKeepsOrderings(t *testing.T) {
 }
 
 func TestEnsembleSaveLoadKeepsOrderings(t *testing.T) {
-	cells, y, hashes := loadCells(t, 10)
-	be, err := cpu.New(1)
-	require.NoError(t, err)
-	e, _, err := FitEnsemble(be, cells, y, hashes,
-		FitConfig{Model: tinyConfig, Epochs: 2, Adam: DefaultAdam, Seed: 5, Orderings: 3}, 2)
-	require.NoError(t, err)
+	e, cells, _ := fitTinyEnsemble(t, 2, 3)
 	path := filepath.Join(t.TempDir(), "ensemble.safetensors")
 	require.NoError(t, e.Save(path))
 	loaded, err := LoadEnsemble(path)

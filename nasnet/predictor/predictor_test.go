@@ -256,14 +256,16 @@ func float64s(v []float32) []float64 {
 	return out
 }
 
-// fitTinyEnsemble trains three tiny members for 2 epochs on 10 cells.
-func fitTinyEnsemble(t *testing.T) (*Ensemble, []nasbench.Spec, []string) {
+// fitTinyEnsemble trains tiny members for 2 epochs on 10 cells, each on up to orderings
+// vertex orderings of every cell.
+func fitTinyEnsemble(t *testing.T, members, orderings int) (*Ensemble, []nasbench.Spec,
+	[]string) {
 	t.Helper()
 	cells, y, hashes := loadCells(t, 10)
 	be, err := cpu.New(1)
 	require.NoError(t, err)
-	e, _, err := FitEnsemble(be, cells, y, hashes,
-		FitConfig{Model: tinyConfig, Epochs: 2, Adam: DefaultAdam, Seed: 5}, 3)
+	e, _, err := FitEnsemble(be, cells, y, hashes, FitConfig{Model: tinyConfig, Epochs: 2,
+		Adam: DefaultAdam, Seed: 5, Orderings: orderings}, members)
 	require.NoError(t, err)
 	return e, cells, hashes
 }
@@ -300,7 +302,7 @@ func TestFitEnsembleFirstMemberIsFit(t *testing.T) {
 }
 
 func TestFitEnsembleScoreStatistics(t *testing.T) {
-	e, cells, _ := fitTinyEnsemble(t)
+	e, cells, _ := fitTinyEnsemble(t, 3, 1)
 	for k, m := range e.Members {
 		scores, err := mustScorer(t, m, 4).Score(cells)
 		require.NoError(t, err)
@@ -319,7 +321,7 @@ func TestFitEnsembleScoreStatistics(t *testing.T) {
 }
 
 func TestEnsembleScoreIsMeanOfMembers(t *testing.T) {
-	e, cells, _ := fitTinyEnsemble(t)
+	e, cells, _ := fitTinyEnsemble(t, 3, 1)
 	want := make([]float64, len(cells))
 	for k, m := range e.Members {
 		scores, err := mustScorer(t, m, 16).Score(cells)
@@ -338,7 +340,7 @@ func TestEnsembleScoreIsMeanOfMembers(t *testing.T) {
 }
 
 func TestEnsembleSaveLoadKeepsScores(t *testing.T) {
-	e, cells, hashes := fitTinyEnsemble(t)
+	e, cells, hashes := fitTinyEnsemble(t, 3, 1)
 	path := filepath.Join(t.TempDir(), "ensemble.safetensors")
 	require.NoError(t, e.Save(path))
 	loaded, err := LoadEnsemble(path)
@@ -390,7 +392,7 @@ func TestLoadEnsembleReadsSingleModel(t *testing.T) {
 }
 
 func TestNewEnsembleScorerRejectsBadEnsemble(t *testing.T) {
-	e, _, _ := fitTinyEnsemble(t)
+	e, _, _ := fitTinyEnsemble(t, 3, 1)
 	be, err := cpu.New(1)
 	require.NoError(t, err)
 	cases := map[string]*Ensemble{
