@@ -84,7 +84,7 @@ type im2colB struct {
 	col0 int
 }
 
-func (s *im2colB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
+func (s *im2colB) panel(dst []float32, pc, kc, jr, nc, nr int) ([]float32, int) {
 	g := s.g
 	// The nc pixels of the panel, split at the ends of output rows.
 	var segs [16]pixelRun
@@ -129,7 +129,7 @@ func (s *im2colB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
 			}
 		}
 	}
-	return dst
+	return dst, nr
 }
 
 // copyRun sets seg[lo:lo+len(src)] to src and the rest of seg to zero. The runs of 16 and 8

@@ -51,7 +51,7 @@ type gemmImpl struct {
 
 	// kernel computes one mr×nr tile. It has the contract of gemmF32x6x16Generic with 6 and 16
 	// replaced by mr and nr.
-	kernel func(a, b, c []float32, kc, ldc int, accumulate bool)
+	kernel func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)
 
 	// dotNT adds a 2×4 tile of dot products to C, with the contract of dotNT2x4Generic for
 	// k a multiple of 8.

@@ -6,10 +6,11 @@ import (
 )
 
 // Cache blocking of the packed-panel GEMM. The mc×kc block of packed A (144 KiB at most) stays
-// in L2. B is packed one kc×nr micro-panel at a time (16 KiB at kc=256, nr=16) just before the
-// micro-kernel runs it against every A panel of the block, so the packed panel is still in L1.
-// Packing B per block of A costs one extra pass over B per gemmMC rows, which the network's
-// m <= 128 never pays.
+// in L2. The micro-kernel runs each kc×nr micro-panel of B (16 KiB at kc=256, nr=16) against
+// every A panel of the block. A row-major B is read in place, 16 columns of each row. The
+// rows of a panel of NCHW planes are often 4 KiB apart and share an L1 set, so they come from
+// L2. That costs less than a packing pass over B, which took 10 % of a width-128 forward pass.
+// B sources that are not row-major, such as im2col, pack one micro-panel at a time.
 //
 // NOTE: these sizes were chosen for the 32 KiB L1 and 512 KiB L2 per core of AMD Zen 3. On a
 // loaded 2-core Zen 3 VM, BenchmarkSgemmPacked showed no clear winner among KC = 192, 256, 288
@@ -18,8 +19,6 @@ import (
 const (
 	gemmKC = 256
 	gemmMC = 144
-	// gemmNC is the number of columns of a block of B packed at once: 256 KiB at kc=256.
-	gemmNC = 256
 )
 
 // gemmScratch is the packing workspace of one product. Products take it from gemmScratchPool,
@@ -34,9 +33,6 @@ type gemmScratch struct {
 	dense  denseB
 	im2col im2colB
 	panels panelB
-
-	// bBlock is a block of B packed as consecutive micro-panels, gemmNC columns at most.
-	bBlock []float32
 }
 
 var gemmScratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
@@ -198,40 +194,25 @@ func sgemmPacked(op string, p *PackedA, n int, src bSource, c []float32, ldc int
 	s.b = grow(s.b, impl.nr*min(gemmKC, k))
 	s.tile = grow(s.tile, impl.mr*impl.nr)
 
-	bp, blocks := src.(blockPacker)
-	blocks = blocks && impl.nr == 16
 	for pc := 0; pc < k; pc += gemmKC {
 		kc := min(gemmKC, k-pc)
 		acc := accumulate || pc > 0
 		block := p.data[pc*p.mPadded:]
-		if !blocks {
-			for ic := 0; ic < m; ic += gemmMC {
-				// Panels of mr rows and kc columns, so rows from ic start at ic*kc.
-				macroKernelPanels(impl, min(gemmMC, m-ic), n, pc, kc, block[ic*kc:], src,
-					c[ic*ldc:], ldc, acc, s)
-			}
-			continue
-		}
-		// Each block of B is packed once and multiplied by every row block of A.
-		for jc := 0; jc < n; jc += gemmNC {
-			nc := min(gemmNC, n-jc)
-			s.bBlock = grow(s.bBlock, kc*roundUp(nc, impl.nr))
-			bp.packBlock(s.bBlock, pc, kc, jc, nc)
-			s.panels = panelB{b: s.bBlock, k: kc}
-			for ic := 0; ic < m; ic += gemmMC {
-				macroKernelPanels(impl, min(gemmMC, m-ic), nc, 0, kc, block[ic*kc:],
-					&s.panels, c[ic*ldc+jc:], ldc, acc, s)
-			}
+		for ic := 0; ic < m; ic += gemmMC {
+			// Panels of mr rows and kc columns, so rows from ic start at ic*kc.
+			macroKernel(impl, min(gemmMC, m-ic), n, pc, kc, block[ic*kc:], src,
+				c[ic*ldc:], ldc, acc, s)
 		}
 	}
 }
 
-// bSource is the B operand of a product, which packs its own micro-panels.
+// bSource is the B operand of a product, which hands out its own micro-panels.
 type bSource interface {
-	// pack returns rows [pc, pc+kc) and columns [jr, jr+nc) of B, with nc <= nr, as a
-	// micro-panel: element (pc+p, jr+j) at [p*nr + j], and columns from nc to nr zero. It
-	// writes the panel into dst and returns dst, unless B is stored packed already.
-	pack(dst []float32, pc, kc, jr, nc, nr int) []float32
+	// panel returns rows [pc, pc+kc) and columns [jr, jr+nc) of B, with nc <= nr, as a
+	// micro-panel with row stride ldb: element (pc+p, jr+j) at [p*ldb + j], and columns from nc
+	// to nr zero. It returns B in place where it can, and otherwise writes the panel into dst
+	// with ldb = nr and returns dst.
+	panel(dst []float32, pc, kc, jr, nc, nr int) (b []float32, ldb int)
 }
 
 // denseB is a row-major B matrix with row stride ldb.
@@ -240,23 +221,14 @@ type denseB struct {
 	ldb int
 }
 
-func (d *denseB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
+// panel returns whole panels in place. Only the last panel of a B whose width is not a
+// multiple of nr is copied, to pad it with zeros.
+func (d *denseB) panel(dst []float32, pc, kc, jr, nc, nr int) ([]float32, int) {
+	if nc == nr {
+		return d.b[pc*d.ldb+jr:], d.ldb
+	}
 	packB(dst, d.b[pc*d.ldb+jr:], d.ldb, kc, nc, nr)
-	return dst
-}
-
-// blockPacker is a bSource that packs a block of 16-column micro-panels at once, faster than
-// one panel at a time.
-type blockPacker interface {
-	// packBlock writes rows [pc, pc+kc) and columns [jc, jc+nc) of B into dst as
-	// consecutive micro-panels, as packBBlock lays them out.
-	packBlock(dst []float32, pc, kc, jc, nc int)
-}
-
-// packBlock packs row by row. Rows of NCHW planes are often 4 KiB apart, so reading one
-// 16-column panel at a time touches a new page and the same cache set on every row.
-func (d *denseB) packBlock(dst []float32, pc, kc, jc, nc int) {
-	packBBlock(dst, d.b[pc*d.ldb+jc:], d.ldb, kc, nc)
+	return dst, nr
 }
 
 // panelB is a k×n matrix stored as micro-panels of 16 columns, panel after panel: element
@@ -267,47 +239,30 @@ type panelB struct {
 	k int
 }
 
-func (s *panelB) pack(dst []float32, pc, kc, jr, nc, nr int) []float32 {
-	return s.b[jr*s.k+pc*nr:][:kc*nr]
+func (s *panelB) panel(dst []float32, pc, kc, jr, nc, nr int) ([]float32, int) {
+	return s.b[jr*s.k+pc*nr:][:kc*nr], nr
 }
 
 // macroKernel multiplies an mc×kc block of packed A panels by rows [pc, pc+kc) and columns
-// [0, n) of B into C. It packs B a block of gemmNC columns at a time into s.bBlock when src
-// is a blockPacker, and one kc×nr micro-panel at a time otherwise, then runs each panel
-// against every A panel. Full tiles go straight to C. An edge tile is computed whole into s.tile and only
-// its rows below mc and columns below n are copied or added to C, so nothing outside the
-// block is written.
+// [0, n) of B into C. It takes B one kc×nr micro-panel at a time from src and runs each panel
+// against every A panel. Full tiles go straight to C. An edge tile is computed whole into
+// s.tile and only its rows below mc and columns below n are copied or added to C, so nothing
+// outside the block is written.
 func macroKernel(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource, c []float32,
 	ldc int, accumulate bool, s *gemmScratch) {
-	if bp, ok := src.(blockPacker); ok && impl.nr == 16 {
-		for jc := 0; jc < n; jc += gemmNC {
-			nc := min(gemmNC, n-jc)
-			s.bBlock = grow(s.bBlock, kc*roundUp(nc, impl.nr))
-			bp.packBlock(s.bBlock, pc, kc, jc, nc)
-			s.panels = panelB{b: s.bBlock, k: kc}
-			macroKernelPanels(impl, mc, nc, 0, kc, pa, &s.panels, c[jc:], ldc, accumulate, s)
-		}
-		return
-	}
-	macroKernelPanels(impl, mc, n, pc, kc, pa, src, c, ldc, accumulate, s)
-}
-
-// macroKernelPanels is macroKernel with B packed one micro-panel at a time by src.
-func macroKernelPanels(impl *gemmImpl, mc, n, pc, kc int, pa []float32, src bSource,
-	c []float32, ldc int, accumulate bool, s *gemmScratch) {
 	mr, nr := impl.mr, impl.nr
 	scratch := s.b[:kc*nr]
 	for jr := 0; jr < n; jr += nr {
 		nrCur := min(nr, n-jr)
-		bPanel := src.pack(scratch, pc, kc, jr, nrCur, nr)
+		bPanel, ldb := src.panel(scratch, pc, kc, jr, nrCur, nr)
 		for ir := 0; ir < mc; ir += mr {
 			mrCur := min(mr, mc-ir)
 			aPanel := pa[ir*kc : (ir+mr)*kc]
 			if mrCur == mr && nrCur == nr {
-				impl.kernel(aPanel, bPanel, c[ir*ldc+jr:], kc, ldc, accumulate)
+				impl.kernel(aPanel, bPanel, ldb, c[ir*ldc+jr:], kc, ldc, accumulate)
 				continue
 			}
-			impl.kernel(aPanel, bPanel, s.tile, kc, nr, false)
+			impl.kernel(aPanel, bPanel, ldb, s.tile, kc, nr, false)
 			for i := 0; i < mrCur; i++ {
 				dst := c[(ir+i)*ldc+jr:][:nrCur]
 				src := s.tile[i*nr:][:nrCur]
@@ -360,25 +315,6 @@ func packB(dst, b []float32, ldb, kc, nc, nr int) {
 		out := dst[p*nr : (p+1)*nr]
 		copied := copy(out, b[p*ldb:][:nc])
 		clear(out[copied:])
-	}
-}
-
-// packBBlock copies rows [0, kc) and columns [0, nc) of b (row stride ldb) into consecutive
-// micro-panels of 16 columns, row by row: element (p, j) goes to dst[(j/16)*kc*16 + p*16 +
-// j%16]. The columns of the last panel past nc are zero.
-func packBBlock(dst, b []float32, ldb, kc, nc int) {
-	full := nc / 16
-	for p := 0; p < kc; p++ {
-		row := b[p*ldb:][:nc]
-		for q := range full {
-			v := *(*[16]float32)(row[q*16:])
-			*(*[16]float32)(dst[(q*kc+p)*16:]) = v
-		}
-		if rest := nc - full*16; rest > 0 {
-			out := dst[(full*kc+p)*16:][:16]
-			copy(out, row[full*16:])
-			clear(out[rest:])
-		}
 	}
 }
 

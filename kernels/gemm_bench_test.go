@@ -125,7 +125,7 @@ func BenchmarkGemmMicroKernel(b *testing.B) {
 			calls := min(chunk, b.N-done)
 			start := time.Now()
 			for range calls {
-				impl.kernel(a, bp, c, gemmKC, impl.nr, true)
+				impl.kernel(a, bp, impl.nr, c, gemmKC, impl.nr, true)
 			}
 			kernelTime += time.Since(start)
 			if len(probes) > 0 {

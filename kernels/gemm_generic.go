@@ -1,14 +1,15 @@
 package kernels
 
 // gemmF32x6x16Generic is the pure-Go twin of gemmF32x6x16AVX2FMA. It computes one 6×16 tile of
-// C from a packed A panel (6 floats per k step) and a packed B panel (16 floats per k step),
-// and stores the tile into C (accumulate=false) or adds it to C (accumulate=true). It requires
-// kc >= 0, len(a) >= 6*kc, len(b) >= 16*kc, ldc >= 16 and len(c) >= 5*ldc+16.
-func gemmF32x6x16Generic(a, b, c []float32, kc, ldc int, accumulate bool) {
+// C from a packed A panel (6 floats per k step) and 16 columns of B (row p at b[p*ldb:]), and
+// stores the tile into C (accumulate=false) or adds it to C (accumulate=true). It requires
+// kc >= 0, len(a) >= 6*kc, len(b) >= (kc-1)*ldb+16 if kc > 0, ldc >= 16 and
+// len(c) >= 5*ldc+16.
+func gemmF32x6x16Generic(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool) {
 	var acc [6][16]float32
 	for p := 0; p < kc; p++ {
 		ap := a[p*6 : p*6+6 : p*6+6]
-		bp := (*[16]float32)(b[p*16 : p*16+16])
+		bp := (*[16]float32)(b[p*ldb : p*ldb+16])
 		for i := range acc {
 			ai := ap[i]
 			row := &acc[i]

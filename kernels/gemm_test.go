@@ -319,13 +319,15 @@ func microKernels() map[string]*gemmImpl {
 }
 
 // microKernelTwins maps each assembly micro-kernel to its pure-Go twin, which has the same tile.
-var microKernelTwins = map[string]func(a, b, c []float32, kc, ldc int, accumulate bool){
+var microKernelTwins = map[string]func(a, b []float32, ldb int, c []float32, kc, ldc int,
+	accumulate bool){
 	"avx2fma": gemmF32x6x16Generic,
 	"avx512":  gemmF32x16x16Generic,
 }
 
-// TestGemmMicroKernel calls each micro-kernel directly on packed panels, compares it with the
-// float64 reference and with its pure-Go twin, and checks that it writes only its tile.
+// TestGemmMicroKernel calls each micro-kernel on packed A panels and on B panels with row
+// strides of 16 and more. It compares the kernel with the float64 reference and with its
+// pure-Go twin, and checks that it reads only its panels and writes only its tile.
 func TestGemmMicroKernel(t *testing.T) {
 	kernels := microKernels()
 	rng := rand.New(rand.NewPCG(13, 14))
@@ -351,16 +353,18 @@ func TestGemmMicroKernel(t *testing.T) {
 }
 
 // checkMicroKernel checks one micro-kernel against the float64 reference, and against twin
-// unless it is nil, on every kc and ldc of the test.
+// unless it is nil, on every kc, ldb and ldc of the test. Between the rows of a B panel with
+// ldb > 16 lie guard values, which spoil the result if the kernel reads them.
 func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
-	twin func(a, b, c []float32, kc, ldc int, accumulate bool)) {
+	twin func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)) {
 	mr, nr := impl.mr, impl.nr
 	require.Equal(t, 16, nr, "tile columns")
 	for _, kc := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, gemmKC - 1, gemmKC, gemmKC + 1, 1000} {
-		for _, ldc := range []int{nr, nr + 1, 23, 37} {
+		for _, ld := range [][2]int{{nr, nr}, {nr + 1, nr + 13}, {23, 1027}, {37, nr}} {
+			ldc, ldb := ld[0], ld[1]
 			for _, accumulate := range []bool{false, true} {
 				a := newGuarded(kc, mr, mr, uniform(rng))
-				b := newGuarded(kc, nr, nr, uniform(rng))
+				b := newGuarded(kc, nr, ldb, uniform(rng))
 				var fill func() float32
 				if accumulate {
 					fill = uniform(rng)
@@ -377,8 +381,9 @@ func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
 
 				c := newGuarded(mr, nr, ldc, nil)
 				copy(c.buf, c0.initialBufValues)
-				impl.kernel(a.data(), b.data(), c.data(), kc, ldc, accumulate)
-				label := fmt.Sprintf("kc=%d ldc=%d accumulate=%v", kc, ldc, accumulate)
+				impl.kernel(a.data(), b.data(), ldb, c.data(), kc, ldc, accumulate)
+				label := fmt.Sprintf("kc=%d ldb=%d ldc=%d accumulate=%v", kc, ldb, ldc,
+					accumulate)
 				a.checkUnchanged(t, "A panel", false, label)
 				b.checkUnchanged(t, "B panel", false, label)
 				c.checkUnchanged(t, "C outside the tile", true, label)
@@ -389,7 +394,7 @@ func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
 
 				cTwin := newGuarded(mr, nr, ldc, nil)
 				copy(cTwin.buf, c0.initialBufValues)
-				twin(a.data(), b.data(), cTwin.data(), kc, ldc, accumulate)
+				twin(a.data(), b.data(), ldb, cTwin.data(), kc, ldc, accumulate)
 				want := make([]float64, mr*nr)
 				for i := 0; i < mr; i++ {
 					for j := 0; j < nr; j++ {

@@ -3,11 +3,12 @@ package kernels
 // gemmF32x16x16Generic is the pure-Go twin of gemmF32x16x16AVX512: gemmF32x6x16Generic with
 // 16 rows, so it requires len(a) >= 16*kc and len(c) >= 15*ldc+16. It lives with the tests
 // because the pure-Go path runs the 6×16 tile.
-func gemmF32x16x16Generic(a, b, c []float32, kc, ldc int, accumulate bool) {
+func gemmF32x16x16Generic(a, b []float32, ldb int, c []float32, kc, ldc int,
+	accumulate bool) {
 	var acc [16][16]float32
 	for p := 0; p < kc; p++ {
 		ap := (*[16]float32)(a[p*16 : p*16+16])
-		bp := (*[16]float32)(b[p*16 : p*16+16])
+		bp := (*[16]float32)(b[p*ldb : p*ldb+16])
 		for i := range acc {
 			ai := ap[i]
 			row := &acc[i]

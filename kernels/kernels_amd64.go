@@ -4,14 +4,15 @@
 
 package kernels
 
-// gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a packed
-// B panel:
+// gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel
+// of 16 columns of B with row stride ldb, which is 16 for a packed panel and the row
+// stride of B for a row-major B read in place:
 //
 //	var acc [6][16]float32
 //	for p := 0; p < kc; p++ {
 //		for i := 0; i < 6; i++ {
 //			for j := 0; j < 16; j++ {
-//				acc[i][j] += a[p*6+i] * b[p*16+j]
+//				acc[i][j] += a[p*6+i] * b[p*ldb+j]
 //			}
 //		}
 //	}
@@ -27,11 +28,11 @@ package kernels
 //
 // Each product is added with one fused multiply-add, so results can differ from the loop
 // above in the last bits. Preconditions, not checked: kc >= 0, len(a) >= 6*kc,
-// len(b) >= 16*kc, ldc >= 16 and len(c) >= 5*ldc+16.
+// len(b) >= (kc-1)*ldb+16 if kc > 0, ldc >= 16 and len(c) >= 5*ldc+16.
 // Requires AVX and FMA3. Dispatch selects it only when AVX2 and FMA3 are both present.
 //
 //go:noescape
-func gemmF32x6x16AVX2FMA(a []float32, b []float32, c []float32, kc int, ldc int, accumulate bool)
+func gemmF32x6x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
 
 // fmaPeakAVX2FMA runs n iterations of 12 independent 8-lane fused multiply-adds and
 // returns the sum of lane 0 of the 12 accumulators:
@@ -53,11 +54,12 @@ func gemmF32x6x16AVX2FMA(a []float32, b []float32, c []float32, kc int, ldc int,
 func fmaPeakAVX2FMA(n int, x float32, y float32) float32
 
 // gemmF32x16x16AVX512 computes one 16×16 tile of C from a packed A panel and a
-// packed B panel. It has the contract of gemmF32x6x16AVX2FMA with 16 rows in place
-// of 6: len(a) >= 16*kc and len(c) >= 15*ldc+16. Requires AVX512F.
+// panel of 16 columns of B with row stride ldb. It has the contract of
+// gemmF32x6x16AVX2FMA with 16 rows in place of 6: len(a) >= 16*kc and
+// len(c) >= 15*ldc+16. Requires AVX512F.
 //
 //go:noescape
-func gemmF32x16x16AVX512(a []float32, b []float32, c []float32, kc int, ldc int, accumulate bool)
+func gemmF32x16x16AVX512(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
 
 // fmaPeakAVX512 is fmaPeakAVX2FMA on 16-lane registers: n iterations of 12
 // independent fused multiply-adds, 384 floating-point operations per iteration. It

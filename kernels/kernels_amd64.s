@@ -4,12 +4,12 @@
 
 #include "textflag.h"
 
-// func gemmF32x6x16AVX2FMA(a []float32, b []float32, c []float32, kc int, ldc int, accumulate bool)
+// func gemmF32x6x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
 // Requires: AVX, FMA3, MMX+
-TEXT ·gemmF32x6x16AVX2FMA(SB), NOSPLIT, $0-89
+TEXT ·gemmF32x6x16AVX2FMA(SB), NOSPLIT, $0-97
 	// Prefetch the 6 rows of the C tile.
-	MOVQ       c_base+48(FP), AX
-	MOVQ       ldc+80(FP), CX
+	MOVQ       c_base+56(FP), AX
+	MOVQ       ldc+88(FP), CX
 	SHLQ       $0x02, CX
 	PREFETCHT0 (AX)
 	PREFETCHT0 60(AX)
@@ -30,7 +30,12 @@ TEXT ·gemmF32x6x16AVX2FMA(SB), NOSPLIT, $0-89
 	PREFETCHT0 60(AX)
 	MOVQ       a_base+0(FP), AX
 	MOVQ       b_base+24(FP), CX
-	MOVQ       kc+72(FP), DX
+	MOVQ       ldb+48(FP), DX
+	SHLQ       $0x02, DX
+	LEAQ       (DX)(DX*2), BX
+	MOVQ       DX, SI
+	SHLQ       $0x02, SI
+	MOVQ       kc+80(FP), DI
 	VXORPS     Y0, Y0, Y0
 	VXORPS     Y1, Y1, Y1
 	VXORPS     Y2, Y2, Y2
@@ -46,7 +51,7 @@ TEXT ·gemmF32x6x16AVX2FMA(SB), NOSPLIT, $0-89
 
 	// Main loop: gemmUnroll k steps per pass.
 unrolled:
-	CMPQ         DX, $0x04
+	CMPQ         DI, $0x04
 	JL           single
 	VMOVUPS      (CX), Y12
 	VMOVUPS      32(CX), Y13
@@ -68,8 +73,8 @@ unrolled:
 	VBROADCASTSS 20(AX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      64(CX), Y12
-	VMOVUPS      96(CX), Y13
+	VMOVUPS      (CX)(DX*1), Y12
+	VMOVUPS      32(CX)(DX*1), Y13
 	VBROADCASTSS 24(AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -88,8 +93,8 @@ unrolled:
 	VBROADCASTSS 44(AX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      128(CX), Y12
-	VMOVUPS      160(CX), Y13
+	VMOVUPS      (CX)(DX*2), Y12
+	VMOVUPS      32(CX)(DX*2), Y13
 	VBROADCASTSS 48(AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -108,8 +113,8 @@ unrolled:
 	VBROADCASTSS 68(AX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      192(CX), Y12
-	VMOVUPS      224(CX), Y13
+	VMOVUPS      (CX)(BX*1), Y12
+	VMOVUPS      32(CX)(BX*1), Y13
 	VBROADCASTSS 72(AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -129,13 +134,13 @@ unrolled:
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
 	ADDQ         $0x00000060, AX
-	ADDQ         $0x00000100, CX
-	SUBQ         $0x04, DX
+	ADDQ         SI, CX
+	SUBQ         $0x04, DI
 	JMP          unrolled
 
 	// Remaining k steps, one at a time.
 single:
-	TESTQ        DX, DX
+	TESTQ        DI, DI
 	JZ           store
 	VMOVUPS      (CX), Y12
 	VMOVUPS      32(CX), Y13
@@ -158,15 +163,15 @@ single:
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
 	ADDQ         $0x00000018, AX
-	ADDQ         $0x00000040, CX
-	DECQ         DX
+	ADDQ         DX, CX
+	DECQ         DI
 	JMP          single
 
 store:
-	MOVQ  c_base+48(FP), AX
-	MOVQ  ldc+80(FP), CX
+	MOVQ  c_base+56(FP), AX
+	MOVQ  ldc+88(FP), CX
 	SHLQ  $0x02, CX
-	MOVB  accumulate+88(FP), DL
+	MOVB  accumulate+96(FP), DL
 	TESTB DL, DL
 	JZ    overwrite
 
@@ -278,12 +283,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func gemmF32x16x16AVX512(a []float32, b []float32, c []float32, kc int, ldc int, accumulate bool)
+// func gemmF32x16x16AVX512(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·gemmF32x16x16AVX512(SB), NOSPLIT, $0-89
+TEXT ·gemmF32x16x16AVX512(SB), NOSPLIT, $0-97
 	// Prefetch the 16 rows of the C tile.
-	MOVQ       c_base+48(FP), AX
-	MOVQ       ldc+80(FP), CX
+	MOVQ       c_base+56(FP), AX
+	MOVQ       ldc+88(FP), CX
 	SHLQ       $0x02, CX
 	PREFETCHT0 (AX)
 	PREFETCHT0 60(AX)
@@ -334,7 +339,12 @@ TEXT ·gemmF32x16x16AVX512(SB), NOSPLIT, $0-89
 	PREFETCHT0 60(AX)
 	MOVQ       a_base+0(FP), AX
 	MOVQ       b_base+24(FP), CX
-	MOVQ       kc+72(FP), DX
+	MOVQ       ldb+48(FP), DX
+	SHLQ       $0x02, DX
+	LEAQ       (DX)(DX*2), BX
+	MOVQ       DX, SI
+	SHLQ       $0x02, SI
+	MOVQ       kc+80(FP), DI
 	VPXORD     Z0, Z0, Z0
 	VPXORD     Z1, Z1, Z1
 	VPXORD     Z2, Z2, Z2
@@ -354,7 +364,7 @@ TEXT ·gemmF32x16x16AVX512(SB), NOSPLIT, $0-89
 
 	// Main loop: gemmUnroll k steps per pass.
 unrolled:
-	CMPQ             DX, $0x04
+	CMPQ             DI, $0x04
 	JL               single
 	VMOVUPS          (CX), Z16
 	VFMADD231PS.BCST (AX), Z16, Z0
@@ -373,7 +383,7 @@ unrolled:
 	VFMADD231PS.BCST 52(AX), Z16, Z13
 	VFMADD231PS.BCST 56(AX), Z16, Z14
 	VFMADD231PS.BCST 60(AX), Z16, Z15
-	VMOVUPS          64(CX), Z16
+	VMOVUPS          (CX)(DX*1), Z16
 	VFMADD231PS.BCST 64(AX), Z16, Z0
 	VFMADD231PS.BCST 68(AX), Z16, Z1
 	VFMADD231PS.BCST 72(AX), Z16, Z2
@@ -390,7 +400,7 @@ unrolled:
 	VFMADD231PS.BCST 116(AX), Z16, Z13
 	VFMADD231PS.BCST 120(AX), Z16, Z14
 	VFMADD231PS.BCST 124(AX), Z16, Z15
-	VMOVUPS          128(CX), Z16
+	VMOVUPS          (CX)(DX*2), Z16
 	VFMADD231PS.BCST 128(AX), Z16, Z0
 	VFMADD231PS.BCST 132(AX), Z16, Z1
 	VFMADD231PS.BCST 136(AX), Z16, Z2
@@ -407,7 +417,7 @@ unrolled:
 	VFMADD231PS.BCST 180(AX), Z16, Z13
 	VFMADD231PS.BCST 184(AX), Z16, Z14
 	VFMADD231PS.BCST 188(AX), Z16, Z15
-	VMOVUPS          192(CX), Z16
+	VMOVUPS          (CX)(BX*1), Z16
 	VFMADD231PS.BCST 192(AX), Z16, Z0
 	VFMADD231PS.BCST 196(AX), Z16, Z1
 	VFMADD231PS.BCST 200(AX), Z16, Z2
@@ -425,13 +435,13 @@ unrolled:
 	VFMADD231PS.BCST 248(AX), Z16, Z14
 	VFMADD231PS.BCST 252(AX), Z16, Z15
 	ADDQ             $0x00000100, AX
-	ADDQ             $0x00000100, CX
-	SUBQ             $0x04, DX
+	ADDQ             SI, CX
+	SUBQ             $0x04, DI
 	JMP              unrolled
 
 	// Remaining k steps, one at a time.
 single:
-	TESTQ            DX, DX
+	TESTQ            DI, DI
 	JZ               store
 	VMOVUPS          (CX), Z16
 	VFMADD231PS.BCST (AX), Z16, Z0
@@ -451,15 +461,15 @@ single:
 	VFMADD231PS.BCST 56(AX), Z16, Z14
 	VFMADD231PS.BCST 60(AX), Z16, Z15
 	ADDQ             $0x00000040, AX
-	ADDQ             $0x00000040, CX
-	DECQ             DX
+	ADDQ             DX, CX
+	DECQ             DI
 	JMP              single
 
 store:
-	MOVQ  c_base+48(FP), AX
-	MOVQ  ldc+80(FP), CX
+	MOVQ  c_base+56(FP), AX
+	MOVQ  ldc+88(FP), CX
 	SHLQ  $0x02, CX
-	MOVB  accumulate+88(FP), DL
+	MOVB  accumulate+96(FP), DL
 	TESTB DL, DL
 	JZ    overwrite
 

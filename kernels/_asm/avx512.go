@@ -14,16 +14,17 @@ const gemm512MR = 16
 
 // genGemmF32x16x16AVX512 emits the 16×16 fp32 GEMM micro-kernel.
 //
-// In the k loop, aPtr walks the packed A panel (16 floats per k step), bPtr walks the packed B
-// panel (16 floats per k step) and kc counts the remaining k steps.
+// In the k loop, aPtr walks the packed A panel (16 floats per k step), bPtr walks the rows of
+// the B panel (ldb floats per k step) and kc counts the remaining k steps.
 func genGemmF32x16x16AVX512() {
 	TEXT("gemmF32x16x16AVX512", NOSPLIT,
-		"func(a, b, c []float32, kc, ldc int, accumulate bool)")
+		"func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)")
 	Pragma("noescape")
 	Doc(
 		"gemmF32x16x16AVX512 computes one 16×16 tile of C from a packed A panel and a",
-		"packed B panel. It has the contract of gemmF32x6x16AVX2FMA with 16 rows in place",
-		"of 6: len(a) >= 16*kc and len(c) >= 15*ldc+16. Requires AVX512F.",
+		"panel of 16 columns of B with row stride ldb. It has the contract of",
+		"gemmF32x6x16AVX2FMA with 16 rows in place of 6: len(a) >= 16*kc and",
+		"len(c) >= 15*ldc+16. Requires AVX512F.",
 	)
 
 	Comment("Prefetch the 16 rows of the C tile.")
@@ -40,6 +41,7 @@ func genGemmF32x16x16AVX512() {
 
 	aPtr := Load(Param("a").Base(), GP64())
 	bPtr := Load(Param("b").Base(), GP64())
+	rows := loadRowStrides("ldb")
 	kc := Load(Param("kc"), GP64())
 
 	var acc [gemm512MR]reg.VecVirtual
@@ -49,15 +51,15 @@ func genGemmF32x16x16AVX512() {
 	}
 	bv := ZMM()
 
-	// step emits one k step at float offset u of the current loop pass.
-	step := func(u int) {
-		VMOVUPS(Mem{Base: bPtr, Disp: 4 * gemmNR * u}, bv)
+	// step emits k step u of the current loop pass, whose B row is at row.
+	step := func(u int, row Mem) {
+		VMOVUPS(row, bv)
 		for i := 0; i < gemm512MR; i++ {
 			VFMADD231PS_BCST(Mem{Base: aPtr, Disp: 4 * (gemm512MR*u + i)}, bv, acc[i])
 		}
 	}
 
-	emitGemmKLoop(kc, aPtr, bPtr, 4*gemm512MR, 4*gemmNR, step)
+	emitGemmKLoopStrided(kc, aPtr, bPtr, rows, 4*gemm512MR, step)
 
 	Label("store")
 	cPtr := Load(Param("c").Base(), GP64())

@@ -65,22 +65,23 @@ func main() {
 
 // genGemmF32x6x16AVX2FMA emits the 6×16 fp32 GEMM micro-kernel.
 //
-// In the k loop, aPtr walks the packed A panel (6 floats per k step), bPtr walks the packed B
-// panel (16 floats per k step) and kc counts the remaining k steps. In the store, cPtr points
-// to the current C row and ldc is the C row stride in bytes. avo assigns the registers.
+// In the k loop, aPtr walks the packed A panel (6 floats per k step), bPtr walks the rows of
+// the B panel (ldb floats per k step) and kc counts the remaining k steps. In the store, cPtr
+// points to the current C row and ldc is the C row stride in bytes. avo assigns the registers.
 func genGemmF32x6x16AVX2FMA() {
 	TEXT("gemmF32x6x16AVX2FMA", NOSPLIT,
-		"func(a, b, c []float32, kc, ldc int, accumulate bool)")
+		"func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)")
 	Pragma("noescape")
 	Doc(
-		"gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a packed",
-		"B panel:",
+		"gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel",
+		"of 16 columns of B with row stride ldb, which is 16 for a packed panel and the row",
+		"stride of B for a row-major B read in place:",
 		"",
 		"\tvar acc [6][16]float32",
 		"\tfor p := 0; p < kc; p++ {",
 		"\t\tfor i := 0; i < 6; i++ {",
 		"\t\t\tfor j := 0; j < 16; j++ {",
-		"\t\t\t\tacc[i][j] += a[p*6+i] * b[p*16+j]",
+		"\t\t\t\tacc[i][j] += a[p*6+i] * b[p*ldb+j]",
 		"\t\t\t}",
 		"\t\t}",
 		"\t}",
@@ -96,7 +97,7 @@ func genGemmF32x6x16AVX2FMA() {
 		"",
 		"Each product is added with one fused multiply-add, so results can differ from the loop",
 		"above in the last bits. Preconditions, not checked: kc >= 0, len(a) >= 6*kc,",
-		"len(b) >= 16*kc, ldc >= 16 and len(c) >= 5*ldc+16.",
+		"len(b) >= (kc-1)*ldb+16 if kc > 0, ldc >= 16 and len(c) >= 5*ldc+16.",
 		"Requires AVX and FMA3. Dispatch selects it only when AVX2 and FMA3 are both present.",
 	)
 
@@ -116,6 +117,7 @@ func genGemmF32x6x16AVX2FMA() {
 
 	aPtr := Load(Param("a").Base(), GP64())
 	bPtr := Load(Param("b").Base(), GP64())
+	rows := loadRowStrides("ldb")
 	kc := Load(Param("kc"), GP64())
 
 	var acc [gemmMR][2]reg.VecVirtual
@@ -127,10 +129,10 @@ func genGemmF32x6x16AVX2FMA() {
 	}
 	b0, b1, ai := YMM(), YMM(), YMM()
 
-	// step emits one k step at float offset u of the current loop pass.
-	step := func(u int) {
-		VMOVUPS(Mem{Base: bPtr, Disp: 4 * gemmNR * u}, b0)
-		VMOVUPS(Mem{Base: bPtr, Disp: 4 * (gemmNR*u + 8)}, b1)
+	// step emits k step u of the current loop pass, whose B row is at row.
+	step := func(u int, row Mem) {
+		VMOVUPS(row, b0)
+		VMOVUPS(row.Offset(32), b1)
 		for i := 0; i < gemmMR; i++ {
 			VBROADCASTSS(Mem{Base: aPtr, Disp: 4 * (gemmMR*u + i)}, ai)
 			VFMADD231PS(b0, ai, acc[i][0])
@@ -138,7 +140,7 @@ func genGemmF32x6x16AVX2FMA() {
 		}
 	}
 
-	emitGemmKLoop(kc, aPtr, bPtr, 4*gemmMR, 4*gemmNR, step)
+	emitGemmKLoopStrided(kc, aPtr, bPtr, rows, 4*gemmMR, step)
 
 	Label("store")
 	cPtr := Load(Param("c").Base(), GP64())
@@ -172,6 +174,58 @@ func genGemmF32x6x16AVX2FMA() {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// rowStrides holds a row stride of B in bytes and its multiples by 3 and by gemmUnroll, so
+// that the gemmUnroll rows of one loop pass are addressed from a single base register.
+type rowStrides struct {
+	ld, ld3, ldUnroll reg.Register
+}
+
+// loadRowStrides loads the row stride in floats of the parameter named param.
+func loadRowStrides(param string) rowStrides {
+	r := rowStrides{ld: Load(Param(param), GP64()), ld3: GP64(), ldUnroll: GP64()}
+	SHLQ(Imm(2), r.ld)
+	LEAQ(Mem{Base: r.ld, Index: r.ld, Scale: 2}, r.ld3)
+	MOVQ(r.ld, r.ldUnroll)
+	SHLQ(Imm(2), r.ldUnroll)
+	return r
+}
+
+// emitGemmKLoopStrided is emitGemmKLoop for a B panel whose rows are rows.ld bytes apart:
+// step u of a pass gets the address of its B row, and each step advances aPtr by aBytes.
+func emitGemmKLoopStrided(kc, aPtr, bPtr reg.Register, rows rowStrides, aBytes int,
+	step func(u int, row Mem)) {
+	if gemmUnroll != 4 {
+		panic("emitGemmKLoopStrided addresses 4 rows a pass")
+	}
+	addr := [gemmUnroll]Mem{
+		{Base: bPtr},
+		{Base: bPtr, Index: rows.ld, Scale: 1},
+		{Base: bPtr, Index: rows.ld, Scale: 2},
+		{Base: bPtr, Index: rows.ld3, Scale: 1},
+	}
+	Comment("Main loop: gemmUnroll k steps per pass.")
+	Label("unrolled")
+	CMPQ(kc, Imm(gemmUnroll))
+	JL(LabelRef("single"))
+	for u := 0; u < gemmUnroll; u++ {
+		step(u, addr[u])
+	}
+	ADDQ(U32(aBytes*gemmUnroll), aPtr)
+	ADDQ(rows.ldUnroll, bPtr)
+	SUBQ(Imm(gemmUnroll), kc)
+	JMP(LabelRef("unrolled"))
+
+	Comment("Remaining k steps, one at a time.")
+	Label("single")
+	TESTQ(kc, kc)
+	JZ(LabelRef("store"))
+	step(0, addr[0])
+	ADDQ(U32(aBytes), aPtr)
+	ADDQ(rows.ld, bPtr)
+	DECQ(kc)
+	JMP(LabelRef("single"))
 }
 
 // emitGemmKLoop emits the k loop of a GEMM micro-kernel: gemmUnroll calls of step per pass,
