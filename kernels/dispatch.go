@@ -59,9 +59,9 @@ type gemmImpl struct {
 
 	// winoInput, winoOutput and winoGrad are the Winograd tile transforms, with the
 	// contracts of winogradInputGeneric, winogradOutputGeneric and winogradGradGeneric.
-	winoInput  func(v []float32, ld int, a, b []float32, rs, blocks int)
-	winoOutput func(out []float32, rs int, m []float32, ld, blocks int, bias float32,
-		relu bool)
+	winoInput  func(v []float32, ld int, x []float32, offs []int, rs, blocks int)
+	winoOutput func(out []float32, offs []int, rs int, m []float32, ld, blocks int,
+		bias float32, relu bool)
 	winoGrad func(dm []float32, ld int, rows []float32, rs, blocks int)
 }
 

@@ -114,20 +114,20 @@ func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32
 
 // winogradInputAVX2 computes Bᵀ·d·B for blocks×8 tiles of 6×6 inputs and stores
 // element e of the tiles of block g at v[e*ld+8*g:], in the lane order 0, 2, 4, 6, 1,
-// 3, 5, 7 of the tiles. Row r of tile t is a[r*rs+4*t:][:4] followed by
-// b[r*rs+4*t:][:2]. Requires AVX and FMA3; the slices must hold what is read and
-// written.
+// 3, 5, 7 of the tiles. Row r of tile t is x[offs[t]+r*rs:][:6]; the kernel reads 8
+// floats there. Requires AVX and FMA3; the slices must hold what is read and written.
 //
 //go:noescape
-func winogradInputAVX2(v []float32, ld int, a []float32, b []float32, rs int, blocks int)
+func winogradInputAVX2(v []float32, ld int, x []float32, offs []int, rs int, blocks int)
 
 // winogradOutputAVX2 computes Aᵀ·M·A + bias for blocks×8 tiles, where element e of
 // the tiles of block g is m[e*ld+8*g:] in the lane order of winogradInputAVX2, and
-// stores row r of tile t at out[r*rs+4*t:][:4], clamped at 0 if relu. Requires AVX
-// and FMA3; the slices must hold what is read and written.
+// stores row r of tile t at out[offs[t]+r*rs:][:4], clamped at 0 if relu. Tiles
+// that share a place in out must have the same results. Requires AVX and FMA3; the
+// slices must hold what is read and written.
 //
 //go:noescape
-func winogradOutputAVX2(out []float32, rs int, m []float32, ld int, blocks int, bias float32, relu bool)
+func winogradOutputAVX2(out []float32, offs []int, rs int, m []float32, ld int, blocks int, bias float32, relu bool)
 
 // winogradGradAVX2 computes A·dY·Aᵀ for blocks×8 tiles of 4×4 output gradients, where
 // row r of tile t is rows[r*rs+4*t:][:4], and stores element e of the tiles of block g

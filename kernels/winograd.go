@@ -76,11 +76,13 @@ func winogradWeight(op string, w []float32, out, in int) []float32 {
 }
 
 // WinogradScratch is the workspace of WinogradF43.Conv: the transformed input tiles, the
-// products, and the rows of tiles on their way in and out. One goroutine uses it at a time;
-// it grows on demand and is reused after that.
+// products, the zero-padded input planes of one channel, the output rows of tiles where the
+// output cannot be written in place, and the places of the tiles. One goroutine uses it at a
+// time; it grows on demand and is reused after that.
 type WinogradScratch struct {
-	v, m, rowsA, rowsB, rowsOut []float32
-	du                          []float32 // weight gradient in the Winograd domain
+	v, m, padded, rowsOut []float32
+	du                    []float32 // weight gradient in the Winograd domain
+	inOffs, outOffs       []int
 }
 
 // WinogradImages describes the images of one WinogradF43.Conv call. Image i of the input is
@@ -120,41 +122,54 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 		panic(fmt.Sprintf("kernels: WinogradF43.Conv: the %s kernel has %d-column panels, "+
 			"want %d", impl.label, impl.nr, panelTiles))
 	}
-	oh, ow := im.H+2*im.Pad-2, im.W+2*im.Pad-2
-	l := winoLayout{tilesX: ceilDiv(ow, winoTile), tilesY: ceilDiv(oh, winoTile)}
-	l.perImage = l.tilesX * l.tilesY
+	l := newWinoLayout(im)
 	// The GEMMs read V as micro-panels of 16 tiles, written in place by the transform.
 	tiles := roundUp(im.N*l.perImage, panelTiles)
-	l.rs = winoTile * tiles
 	s.v = grow(s.v, winoElems*wg.in*tiles)
 	s.m = grow(s.m, winoElems*wg.out*tiles)
-	s.rowsA = grow(s.rowsA, winoInput*l.rs)
-	s.rowsB = grow(s.rowsB, winoInput*l.rs)
-	s.rowsOut = grow(s.rowsOut, winoTile*l.rs)
-	// The tiles past the last image, up to the padded tile count, are zero.
-	used := winoTile * im.N * l.perImage
-	for r := range winoInput {
-		clear(s.rowsA[r*l.rs+used : (r+1)*l.rs])
-	}
-
+	l.preparePadded(s, im.N, tiles)
 	for c := range wg.in {
-		l.gatherChannel(s.rowsA, s.rowsB, im, 0, im.N, c)
+		l.fillPadded(s.padded, im, 0, im.N, c)
 		for p := 0; p < tiles/panelTiles; p++ {
-			impl.winoInput(s.v[(p*wg.in+c)*panelTiles:], wg.in*tiles,
-				s.rowsA[winoTile*panelTiles*p:], s.rowsB[winoTile*panelTiles*p:], l.rs,
-				panelTiles/8)
+			impl.winoInput(s.v[(p*wg.in+c)*panelTiles:], wg.in*tiles, s.padded,
+				s.inOffs[p*panelTiles:], l.pw, panelTiles/8)
 		}
 	}
 	wg.products(s, tiles)
+
+	// Whole tiles go straight to the output planes, unless the output is added to.
+	inPlace := !im.Accumulate && l.oh%winoTile == 0 && l.ow%winoTile == 0
+	s.outOffs = growInts(s.outOffs, tiles)
+	rs := winoTile * tiles
+	for t := range s.outOffs {
+		if !inPlace {
+			s.outOffs[t] = winoTile * t
+			continue
+		}
+		// Tiles past the last image repeat its last tile, with the same result.
+		u := min(t, im.N*l.perImage-1)
+		i, ty, tx := u/l.perImage, u%l.perImage/l.tilesX, u%l.tilesX
+		s.outOffs[t] = i*im.YStride + winoTile*(ty*l.ow+tx)
+	}
+	if !inPlace {
+		s.rowsOut = grow(s.rowsOut, winoTile*rs)
+	}
+	outPlane := l.oh * l.ow
 	for o := range wg.out {
 		var bias float32
 		if im.Bias != nil {
 			bias = im.Bias[o]
 		}
-		impl.winoOutput(s.rowsOut, l.rs, s.m[o*tiles:], wg.out*tiles, tiles/8, bias, im.ReLU)
+		m := s.m[o*tiles:]
+		if inPlace {
+			impl.winoOutput(im.Y[o*outPlane:], s.outOffs, l.ow, m, wg.out*tiles, tiles/8, bias,
+				im.ReLU)
+			continue
+		}
+		impl.winoOutput(s.rowsOut, s.outOffs, rs, m, wg.out*tiles, tiles/8, bias, im.ReLU)
 		for i := range im.N {
-			y := im.Y[i*im.YStride+o*oh*ow:][:oh*ow]
-			l.scatterRows(y, s.rowsOut, i, oh, ow, im.Accumulate)
+			y := im.Y[i*im.YStride+o*outPlane:][:outPlane]
+			l.scatterRows(y, s.rowsOut, rs, i, im.Accumulate)
 		}
 	}
 }
@@ -217,58 +232,56 @@ func (wg *WinogradF43) check(im WinogradImages) {
 }
 
 // winoLayout is the order of the tiles of a Conv call: tile t = i*perImage + ty*tilesX + tx
-// of image i, and row r of tile t at offset r*rs + 4*t of a row buffer.
+// of image i. The input planes of one channel are copied into a zero-padded buffer of pw×ph
+// floats per image, whose element (r, c) is pixel (r−pad, c−pad) of the plane, so that tile
+// (ty, tx) starts at row 4·ty and column 4·tx. pw leaves room for the 8 floats that the input
+// transform reads on each row of a tile, and ph for the 6 rows.
 type winoLayout struct {
-	tilesX, tilesY, perImage, rs int
+	oh, ow, tilesX, tilesY, perImage int
+	pw, ph                           int
 }
 
-// gatherChannel copies the input rows of the tiles of channel c of images [i0, i0+n) of im
-// into the row buffers. rowsA gets the 4 leading columns of each tile, and rowsB the 4 after
-// those, of which the transform reads the first 2. Pixels outside the plane are zero. rowsB
-// is rowsA shifted by one tile, except at the last tile of each tile row, whose 2 columns
-// past the row are written apart. The tiles of rowsA past the last image must be zero.
-func (l winoLayout) gatherChannel(rowsA, rowsB []float32, im WinogradImages, i0, n, c int) {
-	h, w, pad := im.H, im.W, im.Pad
-	width := winoTile * l.tilesX
-	plane := h * w
+// newWinoLayout returns the tile layout of the images of im.
+func newWinoLayout(im WinogradImages) winoLayout {
+	l := winoLayout{oh: im.H + 2*im.Pad - 2, ow: im.W + 2*im.Pad - 2}
+	l.tilesX, l.tilesY = ceilDiv(l.ow, winoTile), ceilDiv(l.oh, winoTile)
+	l.perImage = l.tilesX * l.tilesY
+	l.pw, l.ph = winoTile*l.tilesX+4, winoTile*l.tilesY+2
+	return l
+}
+
+// preparePadded sizes and clears s.padded for n images and sets s.inOffs to the place of each
+// of the given number of tiles in it. Tiles past the last image repeat its last tile.
+func (l winoLayout) preparePadded(s *WinogradScratch, n, tiles int) {
+	s.padded = grow(s.padded, n*l.pw*l.ph)
+	clear(s.padded)
+	s.inOffs = growInts(s.inOffs, tiles)
+	for t := range s.inOffs {
+		u := min(t, n*l.perImage-1)
+		i, ty, tx := u/l.perImage, u%l.perImage/l.tilesX, u%l.tilesX
+		s.inOffs[t] = i*l.pw*l.ph + winoTile*(ty*l.pw+tx)
+	}
+}
+
+// fillPadded copies channel c of images [i0, i0+n) of im into padded, whose border
+// preparePadded cleared.
+func (l winoLayout) fillPadded(padded []float32, im WinogradImages, i0, n, c int) {
+	plane := im.H * im.W
 	for i := range n {
 		x := im.X[(i0+i)*im.XStride+c*plane:][:plane]
-		for ty := range l.tilesY {
-			at := winoTile * (i*l.perImage + ty*l.tilesX)
-			for r := range winoInput {
-				dst := rowsA[r*l.rs+at:][:width]
-				if y := ty*winoTile - pad + r; y >= 0 && y < h {
-					fillRow(dst, x[y*w:(y+1)*w], -pad)
-				} else {
-					clear(dst)
-				}
-			}
+		dst := padded[i*l.pw*l.ph+im.Pad*l.pw+im.Pad:]
+		for y := range im.H {
+			copy(dst[y*l.pw:][:im.W], x[y*im.W:])
 		}
 	}
-	for r := range winoInput {
-		rowA, rowB := rowsA[r*l.rs:(r+1)*l.rs], rowsB[r*l.rs:(r+1)*l.rs]
-		copy(rowB, rowA[winoTile:])
-		clear(rowB[l.rs-winoTile:])
+}
+
+// growInts is grow for a slice of ints.
+func growInts(buf []int, n int) []int {
+	if cap(buf) < n {
+		return make([]int, n)
 	}
-	for i := range n {
-		x := im.X[(i0+i)*im.XStride+c*plane:][:plane]
-		for ty := range l.tilesY {
-			last := winoTile * (i*l.perImage + ty*l.tilesX + l.tilesX - 1)
-			for r := range winoInput {
-				dst := rowsB[r*l.rs+last:][:2]
-				dst[0], dst[1] = 0, 0
-				y := ty*winoTile - pad + r
-				if y < 0 || y >= h {
-					continue
-				}
-				for k := range dst {
-					if col := width - pad + k; col >= 0 && col < w {
-						dst[k] = x[y*w+col]
-					}
-				}
-			}
-		}
-	}
+	return buf[:n]
 }
 
 // fillRow sets dst[j] = row[first+j], or 0 where first+j is outside row.
@@ -282,13 +295,14 @@ func fillRow(dst, row []float32, first int) {
 	clear(dst[hi:])
 }
 
-// scatterRows writes, or adds, the output rows of the tiles of image i from rowsOut into the
-// oh×ow plane y, leaving out what lies past its edges.
-func (l winoLayout) scatterRows(y, rowsOut []float32, i, oh, ow int, accumulate bool) {
+// scatterRows writes, or adds, the output rows of the tiles of image i from rowsOut, whose
+// rows are rs floats apart, into the oh×ow plane y, leaving out what lies past its edges.
+func (l winoLayout) scatterRows(y, rowsOut []float32, rs, i int, accumulate bool) {
+	oh, ow := l.oh, l.ow
 	for ty := range l.tilesY {
 		at := winoTile * (i*l.perImage + ty*l.tilesX)
 		for r := range min(winoTile, oh-ty*winoTile) {
-			src := rowsOut[r*l.rs+at:][:ow]
+			src := rowsOut[r*rs+at:][:ow]
 			dst := y[(ty*winoTile+r)*ow:][:ow]
 			if !accumulate {
 				copy(dst, src)
@@ -306,14 +320,13 @@ func (l winoLayout) scatterRows(y, rowsOut []float32, i, oh, ow int, accumulate 
 var winoLane = [8]int{0, 4, 1, 5, 2, 6, 3, 7}
 
 // winogradInputGeneric is the pure-Go twin of winogradInputAVX2.
-func winogradInputGeneric(v []float32, ld int, a, b []float32, rs, blocks int) {
+func winogradInputGeneric(v []float32, ld int, x []float32, offs []int, rs, blocks int) {
 	var d [winoElems]float32
 	for g := range blocks {
 		for k := range 8 {
-			t := 8*g + k
+			at := offs[8*g+k]
 			for r := range winoInput {
-				copy(d[r*winoInput:r*winoInput+winoTile], a[r*rs+winoTile*t:])
-				copy(d[r*winoInput+winoTile:(r+1)*winoInput], b[r*rs+winoTile*t:])
+				copy(d[r*winoInput:(r+1)*winoInput], x[at+r*rs:])
 			}
 			tv := transformInput(&d)
 			for e, x := range tv {
@@ -324,8 +337,8 @@ func winogradInputGeneric(v []float32, ld int, a, b []float32, rs, blocks int) {
 }
 
 // winogradOutputGeneric is the pure-Go twin of winogradOutputAVX2.
-func winogradOutputGeneric(out []float32, rs int, m []float32, ld, blocks int, bias float32,
-	relu bool) {
+func winogradOutputGeneric(out []float32, offs []int, rs int, m []float32, ld, blocks int,
+	bias float32, relu bool) {
 	var tm [winoElems]float32
 	for g := range blocks {
 		for k := range 8 {
@@ -333,14 +346,14 @@ func winogradOutputGeneric(out []float32, rs int, m []float32, ld, blocks int, b
 				tm[e] = m[e*ld+8*g+winoLane[k]]
 			}
 			y := transformOutput(&tm)
-			t := 8*g + k
+			at := offs[8*g+k]
 			for r := range winoTile {
 				for c := range winoTile {
 					v := y[r*winoTile+c] + bias
 					if relu {
 						v = max(v, 0)
 					}
-					out[r*rs+winoTile*t+c] = v
+					out[at+r*rs+c] = v
 				}
 			}
 		}

@@ -24,39 +24,35 @@ func WinogradF43WeightGrad(dw []float32, out, in int, s *WinogradScratch, im Win
 		return
 	}
 	impl := activeGemm.Load()
-	oh, ow := im.H+2*im.Pad-2, im.W+2*im.Pad-2
-	l := winoLayout{tilesX: ceilDiv(ow, winoTile), tilesY: ceilDiv(oh, winoTile)}
-	l.perImage = l.tilesX * l.tilesY
+	l := newWinoLayout(im)
 	group := max(1, min(im.N, groupTiles/l.perImage))
 	s.du = grow(s.du, winoElems*out*in)
 	clear(s.du)
-	outPlane := oh * ow
+	outPlane := l.oh * l.ow
 	for i0 := 0; i0 < im.N; i0 += group {
 		n := min(group, im.N-i0)
 		tiles := roundUp(n*l.perImage, 8)
-		l.rs = winoTile * tiles
+		rs := winoTile * tiles
 		s.v = grow(s.v, winoElems*in*tiles)
 		s.m = grow(s.m, winoElems*out*tiles)
-		s.rowsA = grow(s.rowsA, winoInput*l.rs)
-		s.rowsB = grow(s.rowsB, winoInput*l.rs)
-		s.rowsOut = grow(s.rowsOut, winoTile*l.rs)
+		s.rowsOut = grow(s.rowsOut, winoTile*rs)
+		// The tiles past the last image repeat its last input tile and have zero gradients,
+		// so they add nothing.
 		used := winoTile * n * l.perImage
-		for r := range winoInput {
-			clear(s.rowsA[r*l.rs+used : (r+1)*l.rs])
-		}
 		for r := range winoTile {
-			clear(s.rowsOut[r*l.rs+used : (r+1)*l.rs])
+			clear(s.rowsOut[r*rs+used : (r+1)*rs])
 		}
+		l.preparePadded(s, n, tiles)
 		for c := range in {
-			l.gatherChannel(s.rowsA, s.rowsB, im, i0, n, c)
-			impl.winoInput(s.v[c*tiles:], in*tiles, s.rowsA, s.rowsB, l.rs, tiles/8)
+			l.fillPadded(s.padded, im, i0, n, c)
+			impl.winoInput(s.v[c*tiles:], in*tiles, s.padded, s.inOffs, l.pw, tiles/8)
 		}
 		for o := range out {
 			for i := range n {
 				dy := im.Y[(i0+i)*im.YStride+o*outPlane:][:outPlane]
-				l.gatherOutputRows(s.rowsOut, dy, i, oh, ow)
+				l.gatherOutputRows(s.rowsOut, rs, dy, i)
 			}
-			impl.winoGrad(s.m[o*tiles:], out*tiles, s.rowsOut, l.rs, tiles/8)
+			impl.winoGrad(s.m[o*tiles:], out*tiles, s.rowsOut, rs, tiles/8)
 		}
 		for e := range winoElems {
 			SgemmNT(out, in, tiles, s.m[e*out*tiles:], tiles, s.v[e*in*tiles:], tiles,
@@ -79,15 +75,15 @@ func WinogradF43WeightGrad(dw []float32, out, in int, s *WinogradScratch, im Win
 }
 
 // gatherOutputRows copies the rows of the 4×4 output tiles of image i from the oh×ow plane y
-// into rows, with zeros past the edges of the plane.
-func (l winoLayout) gatherOutputRows(rows, y []float32, i, oh, ow int) {
+// into rows, whose rows are rs floats apart, with zeros past the edges of the plane.
+func (l winoLayout) gatherOutputRows(rows []float32, rs int, y []float32, i int) {
 	width := winoTile * l.tilesX
 	for ty := range l.tilesY {
 		at := winoTile * (i*l.perImage + ty*l.tilesX)
 		for r := range winoTile {
-			dst := rows[r*l.rs+at:][:width]
-			if yy := ty*winoTile + r; yy < oh {
-				fillRow(dst, y[yy*ow:(yy+1)*ow], 0)
+			dst := rows[r*rs+at:][:width]
+			if yy := ty*winoTile + r; yy < l.oh {
+				fillRow(dst, y[yy*l.ow:(yy+1)*l.ow], 0)
 			} else {
 				clear(dst)
 			}

@@ -139,29 +139,36 @@ func TestWinogradF43Panics(t *testing.T) {
 		})
 }
 
-// TestWinogradTransformsMatchTwin runs every path's tile transforms on random rows and
-// compares them with the pure-Go twins, guard bands included.
+// TestWinogradTransformsMatchTwin runs every path's tile transforms on tiles at random
+// places, read from and written to buffers with guard bands, and compares them with the
+// pure-Go twins.
 func TestWinogradTransformsMatchTwin(t *testing.T) {
 	rng := rand.New(rand.NewPCG(73, 74))
 	const blocks, rs, ld = 3, 4*8*3 + 5, 8*3 + 3
-	a := guardedVector(winoInput*rs, uniform(rng))
-	b := guardedVector(winoInput*rs, uniform(rng))
+	x := guardedVector(winoInput*rs, uniform(rng))
+	rows := guardedVector(winoTile*rs, uniform(rng))
 	m := guardedVector(winoElems*ld, uniform(rng))
+	// Input tiles may overlap; output tiles get distinct places with gaps between some.
+	inOffs, outOffs := make([]int, 8*blocks), make([]int, 8*blocks)
+	for k, p := range rng.Perm(8 * blocks) {
+		inOffs[k] = rng.IntN(rs - 8)
+		outOffs[k] = 4*p + p/8
+	}
 
 	wantV := guardedVector(winoElems*ld, nil)
 	wantOut := guardedVector(winoTile*rs, nil)
 	wantDM := guardedVector(winoElems*ld, nil)
-	genericGemm.winoInput(wantV.data(), ld, a.data(), b.data(), rs, blocks)
-	genericGemm.winoOutput(wantOut.data(), rs, m.data(), ld, blocks, 0.25, true)
-	genericGemm.winoGrad(wantDM.data(), ld, a.data(), rs, blocks)
+	genericGemm.winoInput(wantV.data(), ld, x.data(), inOffs, rs, blocks)
+	genericGemm.winoOutput(wantOut.data(), outOffs, rs, m.data(), ld, blocks, 0.25, true)
+	genericGemm.winoGrad(wantDM.data(), ld, rows.data(), rs, blocks)
 
 	for _, impl := range gemmImpls() {
 		v := guardedVector(winoElems*ld, nil)
 		out := guardedVector(winoTile*rs, nil)
 		dm := guardedVector(winoElems*ld, nil)
-		impl.winoInput(v.data(), ld, a.data(), b.data(), rs, blocks)
-		impl.winoOutput(out.data(), rs, m.data(), ld, blocks, 0.25, true)
-		impl.winoGrad(dm.data(), ld, a.data(), rs, blocks)
+		impl.winoInput(v.data(), ld, x.data(), inOffs, rs, blocks)
+		impl.winoOutput(out.data(), outOffs, rs, m.data(), ld, blocks, 0.25, true)
+		impl.winoGrad(dm.data(), ld, rows.data(), rs, blocks)
 
 		for _, c := range []struct {
 			name      string

@@ -115,20 +115,19 @@ func outputRowAVX(m [6]reg.VecVirtual, c2, c4, c8 reg.VecVirtual, out func(i int
 func genWinogradInputAVX2() {
 	// The frame is too large for NOSPLIT, so the function checks for stack growth.
 	TEXT("winogradInputAVX2", 0,
-		"func(v []float32, ld int, a, b []float32, rs int, blocks int)")
+		"func(v []float32, ld int, x []float32, offs []int, rs int, blocks int)")
 	Pragma("noescape")
 	Doc(
 		"winogradInputAVX2 computes Bᵀ·d·B for blocks×8 tiles of 6×6 inputs and stores",
 		"element e of the tiles of block g at v[e*ld+8*g:], in the lane order 0, 2, 4, 6, 1,",
-		"3, 5, 7 of the tiles. Row r of tile t is a[r*rs+4*t:][:4] followed by",
-		"b[r*rs+4*t:][:2]. Requires AVX and FMA3; the slices must hold what is read and",
-		"written.",
+		"3, 5, 7 of the tiles. Row r of tile t is x[offs[t]+r*rs:][:6]; the kernel reads 8",
+		"floats there. Requires AVX and FMA3; the slices must hold what is read and written.",
 	)
 	vPtr := Load(Param("v").Base(), GP64())
 	ld := Load(Param("ld"), GP64())
 	SHLQ(Imm(2), ld)
-	aPtr := Load(Param("a").Base(), GP64())
-	bPtr := Load(Param("b").Base(), GP64())
+	xPtr := Load(Param("x").Base(), GP64())
+	offsPtr := Load(Param("offs").Base(), GP64())
 	rs := Load(Param("rs"), GP64())
 	SHLQ(Imm(2), rs)
 	blocks := Load(Param("blocks"), GP64())
@@ -142,16 +141,22 @@ func genWinogradInputAVX2() {
 	TESTQ(blocks, blocks)
 	JZ(LabelRef("done"))
 
-	Comment("Pass 1: d·B along each of the 6 rows.")
-	rowA, rowB := GP64(), GP64()
-	MOVQ(aPtr, rowA)
-	MOVQ(bPtr, rowB)
+	Comment("Pass 1: d·B along each of the 6 rows. ya[q] and yb[q] hold columns 0-3 and")
+	Comment("4-7 of tiles 2q (low half) and 2q+1 (high half).")
+	row := GP64()
+	MOVQ(xPtr, row)
 	for r := 0; r < 6; r++ {
 		var ya, yb [4]reg.VecVirtual
 		for q := range ya {
 			ya[q], yb[q] = YMM(), YMM()
-			VMOVUPS(Mem{Base: rowA, Disp: 32 * q}, ya[q])
-			VMOVUPS(Mem{Base: rowB, Disp: 32 * q}, yb[q])
+			lo, hi := GP64(), GP64()
+			MOVQ(Mem{Base: offsPtr, Disp: 8 * 2 * q}, lo)
+			MOVQ(Mem{Base: offsPtr, Disp: 8 * (2*q + 1)}, hi)
+			// The broadcast writes the whole register; the insert replaces its high half.
+			VBROADCASTF128(Mem{Base: row, Index: lo, Scale: 4}, ya[q])
+			VINSERTF128(Imm(1), Mem{Base: row, Index: hi, Scale: 4}, ya[q], ya[q])
+			VBROADCASTF128(Mem{Base: row, Index: lo, Scale: 4, Disp: 16}, yb[q])
+			VINSERTF128(Imm(1), Mem{Base: row, Index: hi, Scale: 4, Disp: 16}, yb[q], yb[q])
 		}
 		interleave4x8(ya)
 		interleave4x8(yb)
@@ -160,8 +165,7 @@ func genWinogradInputAVX2() {
 			VMOVUPS(x, t.Offset(32*(r*6+i)))
 		})
 		if r < 5 {
-			ADDQ(rs, rowA)
-			ADDQ(rs, rowB)
+			ADDQ(rs, row)
 		}
 	}
 
@@ -182,8 +186,7 @@ func genWinogradInputAVX2() {
 	}
 
 	ADDQ(Imm(32), vPtr)
-	ADDQ(U32(128), aPtr)
-	ADDQ(U32(128), bPtr)
+	ADDQ(Imm(64), offsPtr)
 	DECQ(blocks)
 	JMP(LabelRef("block"))
 
@@ -196,15 +199,18 @@ func genWinogradInputAVX2() {
 // optional ReLU.
 func genWinogradOutputAVX2() {
 	TEXT("winogradOutputAVX2", 0,
-		"func(out []float32, rs int, m []float32, ld int, blocks int, bias float32, relu bool)")
+		"func(out []float32, offs []int, rs int, m []float32, ld int, blocks int, "+
+			"bias float32, relu bool)")
 	Pragma("noescape")
 	Doc(
 		"winogradOutputAVX2 computes Aᵀ·M·A + bias for blocks×8 tiles, where element e of",
 		"the tiles of block g is m[e*ld+8*g:] in the lane order of winogradInputAVX2, and",
-		"stores row r of tile t at out[r*rs+4*t:][:4], clamped at 0 if relu. Requires AVX",
-		"and FMA3; the slices must hold what is read and written.",
+		"stores row r of tile t at out[offs[t]+r*rs:][:4], clamped at 0 if relu. Tiles",
+		"that share a place in out must have the same results. Requires AVX and FMA3; the",
+		"slices must hold what is read and written.",
 	)
 	outPtr := Load(Param("out").Base(), GP64())
+	offsPtr := Load(Param("offs").Base(), GP64())
 	rs := Load(Param("rs"), GP64())
 	SHLQ(Imm(2), rs)
 	mPtr := Load(Param("m").Base(), GP64())
@@ -266,14 +272,19 @@ func genWinogradOutputAVX2() {
 		Label(skip)
 		interleave4x8(y)
 		for q := range y {
-			VMOVUPS(y[q], Mem{Base: row, Disp: 32 * q})
+			lo := GP64()
+			MOVQ(Mem{Base: offsPtr, Disp: 8 * 2 * q}, lo)
+			VMOVUPS(y[q].AsX(), Mem{Base: row, Index: lo, Scale: 4})
+			hi := GP64()
+			MOVQ(Mem{Base: offsPtr, Disp: 8 * (2*q + 1)}, hi)
+			VEXTRACTF128(Imm(1), y[q], Mem{Base: row, Index: hi, Scale: 4})
 		}
 		if r < 3 {
 			ADDQ(rs, row)
 		}
 	}
 
-	ADDQ(U32(128), outPtr)
+	ADDQ(Imm(64), offsPtr)
 	ADDQ(Imm(32), mPtr)
 	DECQ(blocks)
 	JMP(LabelRef("block"))
