@@ -125,17 +125,18 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 	l := newWinoLayout(im)
 	// The GEMMs read V as micro-panels of 16 tiles, written in place by the transform.
 	tiles := roundUp(im.N*l.perImage, panelTiles)
-	s.v = grow(s.v, winoElems*wg.in*tiles)
-	s.m = grow(s.m, winoElems*wg.out*tiles)
+	ld := wg.strides(tiles)
+	s.v = grow(s.v, winoElems*ld.v)
+	s.m = grow(s.m, winoElems*ld.m)
 	l.preparePadded(s, im.N, tiles)
 	for c := range wg.in {
 		l.fillPadded(s.padded, im, 0, im.N, c)
 		for p := 0; p < tiles/panelTiles; p++ {
-			impl.winoInput(s.v[(p*wg.in+c)*panelTiles:], wg.in*tiles, s.padded,
+			impl.winoInput(s.v[(p*wg.in+c)*panelTiles:], ld.v, s.padded,
 				s.inOffs[p*panelTiles:], l.pw, panelTiles/8)
 		}
 	}
-	wg.products(s, tiles)
+	wg.products(s, tiles, ld)
 
 	// Whole tiles go straight to the output planes, unless the output is added to.
 	inPlace := !im.Accumulate && l.oh%winoTile == 0 && l.ow%winoTile == 0
@@ -162,11 +163,10 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 		}
 		m := s.m[o*tiles:]
 		if inPlace {
-			impl.winoOutput(im.Y[o*outPlane:], s.outOffs, l.ow, m, wg.out*tiles, tiles/8, bias,
-				im.ReLU)
+			impl.winoOutput(im.Y[o*outPlane:], s.outOffs, l.ow, m, ld.m, tiles/8, bias, im.ReLU)
 			continue
 		}
-		impl.winoOutput(s.rowsOut, s.outOffs, rs, m, wg.out*tiles, tiles/8, bias, im.ReLU)
+		impl.winoOutput(s.rowsOut, s.outOffs, rs, m, ld.m, tiles/8, bias, im.ReLU)
 		for i := range im.N {
 			y := im.Y[i*im.YStride+o*outPlane:][:outPlane]
 			l.scatterRows(y, s.rowsOut, rs, i, im.Accumulate)
@@ -174,23 +174,35 @@ func (wg *WinogradF43) Conv(s *WinogradScratch, im WinogradImages) {
 	}
 }
 
+// winoStrides are the distances in floats between the matrices V[e] of transformed input
+// tiles, and between the products M[e], of a Conv call.
+type winoStrides struct{ v, m int }
+
+// strides returns the strides of a Conv call over the given number of tiles. Each matrix is
+// followed by one cache line of padding: the transforms touch all 36 matrices for every block
+// of tiles, and matrices a multiple of 4 KiB apart would all fall into the same L1 set.
+func (wg *WinogradF43) strides(tiles int) winoStrides {
+	const pad = 16
+	return winoStrides{v: wg.in*tiles + pad, m: wg.out*tiles + pad}
+}
+
 // products computes the 36 products M[e] = U[e]·V[e] of a Conv call over the given number
 // of tiles, in float32 or in bf16.
-func (wg *WinogradF43) products(s *WinogradScratch, tiles int) {
+func (wg *WinogradF43) products(s *WinogradScratch, tiles int, ld winoStrides) {
 	if wg.ub[0] != nil {
 		bs := bf16ScratchPool.Get().(*bf16Scratch)
 		for e, u := range wg.ub {
 			// V[e] is in panels of 16 tiles, each in×16 floats.
-			sgemmBF16Packed(u, tiles, s.v[e*wg.in*tiles:], panelTiles, wg.in*panelTiles,
-				s.m[e*wg.out*tiles:], tiles, false, bs)
+			sgemmBF16Packed(u, tiles, s.v[e*ld.v:], panelTiles, wg.in*panelTiles,
+				s.m[e*ld.m:], tiles, false, bs)
 		}
 		bf16ScratchPool.Put(bs)
 		return
 	}
 	gs := gemmScratchPool.Get().(*gemmScratch)
 	for e, u := range wg.u {
-		gs.panels = panelB{b: s.v[e*wg.in*tiles:], k: wg.in}
-		sgemmPacked("WinogradF43.Conv", u, tiles, &gs.panels, s.m[e*wg.out*tiles:], tiles,
+		gs.panels = panelB{b: s.v[e*ld.v:], k: wg.in}
+		sgemmPacked("WinogradF43.Conv", u, tiles, &gs.panels, s.m[e*ld.m:], tiles,
 			false, gs)
 	}
 	gs.release()

@@ -33,8 +33,9 @@ func WinogradF43WeightGrad(dw []float32, out, in int, s *WinogradScratch, im Win
 		n := min(group, im.N-i0)
 		tiles := roundUp(n*l.perImage, 8)
 		rs := winoTile * tiles
-		s.v = grow(s.v, winoElems*in*tiles)
-		s.m = grow(s.m, winoElems*out*tiles)
+		ld := shape.strides(tiles)
+		s.v = grow(s.v, winoElems*ld.v)
+		s.m = grow(s.m, winoElems*ld.m)
 		s.rowsOut = grow(s.rowsOut, winoTile*rs)
 		// The tiles past the last image repeat its last input tile and have zero gradients,
 		// so they add nothing.
@@ -45,17 +46,17 @@ func WinogradF43WeightGrad(dw []float32, out, in int, s *WinogradScratch, im Win
 		l.preparePadded(s, n, tiles)
 		for c := range in {
 			l.fillPadded(s.padded, im, i0, n, c)
-			impl.winoInput(s.v[c*tiles:], in*tiles, s.padded, s.inOffs, l.pw, tiles/8)
+			impl.winoInput(s.v[c*tiles:], ld.v, s.padded, s.inOffs, l.pw, tiles/8)
 		}
 		for o := range out {
 			for i := range n {
 				dy := im.Y[(i0+i)*im.YStride+o*outPlane:][:outPlane]
 				l.gatherOutputRows(s.rowsOut, rs, dy, i)
 			}
-			impl.winoGrad(s.m[o*tiles:], out*tiles, s.rowsOut, rs, tiles/8)
+			impl.winoGrad(s.m[o*tiles:], ld.m, s.rowsOut, rs, tiles/8)
 		}
 		for e := range winoElems {
-			SgemmNT(out, in, tiles, s.m[e*out*tiles:], tiles, s.v[e*in*tiles:], tiles,
+			SgemmNT(out, in, tiles, s.m[e*ld.m:], tiles, s.v[e*ld.v:], tiles,
 				s.du[e*out*in:], in, true)
 		}
 	}
