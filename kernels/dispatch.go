@@ -53,9 +53,10 @@ type gemmImpl struct {
 	// replaced by mr and nr.
 	kernel func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)
 
-	// dotNT adds a 2×4 tile of dot products to C, with the contract of dotNT2x4Generic for
-	// k a multiple of 8.
-	dotNT func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+	// dotNT adds an ntMR×ntNR tile of dot products to C, with the contract of
+	// dotNT2x4Generic for that tile and k a multiple of ntK.
+	dotNT           func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+	ntMR, ntNR, ntK int
 
 	// winoInput, winoOutput and winoGrad are the Winograd tile transforms, with the
 	// contracts of winogradInputGeneric, winogradOutputGeneric and winogradGradGeneric.
@@ -72,6 +73,9 @@ var genericGemm = &gemmImpl{
 	nr:         16,
 	kernel:     gemmF32x6x16Generic,
 	dotNT:      dotNT2x4Generic,
+	ntMR:       2,
+	ntNR:       4,
+	ntK:        8,
 	winoInput:  winogradInputGeneric,
 	winoOutput: winogradOutputGeneric,
 	winoGrad:   winogradGradGeneric,

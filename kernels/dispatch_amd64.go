@@ -9,20 +9,26 @@ var avx2fmaGemm = &gemmImpl{
 	nr:         16,
 	kernel:     gemmF32x6x16AVX2FMA,
 	dotNT:      dotNT2x4AVX2,
+	ntMR:       2,
+	ntNR:       4,
+	ntK:        8,
 	winoInput:  winogradInputAVX2,
 	winoOutput: winogradOutputAVX2,
 	winoGrad:   winogradGradAVX2,
 }
 
-// avx512Gemm has a 16-row micro-kernel on ZMM registers. Its B panels are 16 columns wide,
-// as the AVX2 ones are, so it shares the AVX2 dot-product tile and Winograd transforms.
+// avx512Gemm has a 16-row micro-kernel and a 4×4 dot-product tile on ZMM registers. Its B
+// panels are 16 columns wide, as the AVX2 ones are, so it shares the AVX2 Winograd transforms.
 var avx512Gemm = &gemmImpl{
 	name:       "avx512",
 	label:      "avx-512",
 	mr:         16,
 	nr:         16,
 	kernel:     gemmF32x16x16AVX512,
-	dotNT:      dotNT2x4AVX2,
+	dotNT:      dotNT4x4AVX512,
+	ntMR:       4,
+	ntNR:       4,
+	ntK:        16,
 	winoInput:  winogradInputAVX2,
 	winoOutput: winogradOutputAVX2,
 	winoGrad:   winogradGradAVX2,

@@ -74,6 +74,14 @@ func (p *PackedA) Rows() int { return p.m }
 // Cols returns k, the number of columns of the packed matrix.
 func (p *PackedA) Cols() int { return p.k }
 
+// index returns the place in p.data of element (i, j) of the packed matrix.
+func (p *PackedA) index(i, j int) int {
+	pc := j / gemmKC * gemmKC
+	kc := min(gemmKC, p.k-pc)
+	ir := i / p.mr * p.mr
+	return pc*p.mPadded + ir*kc + (j-pc)*p.mr + i - ir
+}
+
 // PackA packs the m×k row-major matrix a with row stride lda for SgemmPacked. It allocates the
 // packed copy once and does not keep a reference to a.
 func PackA(m, k int, a []float32, lda int) *PackedA {

@@ -4,9 +4,9 @@ package kernels
 // lda and B is n×k with row stride ldb, so that both operands are read along their rows, as
 // for the weight gradient dy·xᵀ of a convolution. C is m×n with row stride ldc.
 //
-// The rules on C, concurrency and panics are those of Sgemm. SgemmNT computes 2×4 tiles of
-// dot products over blocks of gemmKC values of k, in 8 lanes. Edge tiles and the last k%8
-// values are summed one at a time.
+// The rules on C, concurrency and panics are those of Sgemm. SgemmNT computes tiles of dot
+// products (2×4 in 8 lanes, or 4×4 in 16 lanes on AVX-512) over blocks of gemmNTKC values of
+// k. Edge tiles and the last values of k short of a whole vector are summed one at a time.
 func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int,
 	accumulate bool) {
 	checkDims("SgemmNT", m, n, k)
@@ -22,22 +22,22 @@ func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float3
 	if k == 0 {
 		return
 	}
-	dot := activeGemm.Load().dotNT
-	k8 := k / 8 * 8
-	mTiles, nTiles := m/2*2, n/4*4
-	for pc := 0; pc < k8; pc += gemmKC {
-		kc := min(gemmKC, k8-pc)
-		for j := 0; j < nTiles; j += 4 {
-			for i := 0; i < mTiles; i += 2 {
-				dot(a[i*lda+pc:], lda, b[j*ldb+pc:], ldb, kc, c[i*ldc+j:], ldc)
+	impl := activeGemm.Load()
+	kv := k / impl.ntK * impl.ntK
+	mTiles, nTiles := m/impl.ntMR*impl.ntMR, n/impl.ntNR*impl.ntNR
+	for pc := 0; pc < kv; pc += gemmNTKC {
+		kc := min(gemmNTKC, kv-pc)
+		for j := 0; j < nTiles; j += impl.ntNR {
+			for i := 0; i < mTiles; i += impl.ntMR {
+				impl.dotNT(a[i*lda+pc:], lda, b[j*ldb+pc:], ldb, kc, c[i*ldc+j:], ldc)
 			}
 		}
 	}
-	// The tiles still lack the last k%8 products; the edge rows and columns lack all.
-	if k8 < k {
+	// The tiles still lack the last k-kv products; the edge rows and columns lack all.
+	if kv < k {
 		for i := range mTiles {
 			for j := range nTiles {
-				c[i*ldc+j] += dotGeneric(a[i*lda+k8:i*lda+k], b[j*ldb+k8:])
+				c[i*ldc+j] += dotGeneric(a[i*lda+kv:i*lda+k], b[j*ldb+kv:])
 			}
 		}
 	}
@@ -51,6 +51,10 @@ func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float3
 		}
 	}
 }
+
+// gemmNTKC is the length of the blocks of k of SgemmNT. A 4×4 tile then reads 16 KiB of
+// rows, which stay in L1 while the tile's sums run.
+const gemmNTKC = 512
 
 // dotGeneric returns the dot product of x and y[:len(x)], summed in order.
 func dotGeneric(x, y []float32) float32 {

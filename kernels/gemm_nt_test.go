@@ -79,3 +79,45 @@ func TestSgemmNTAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(20, func() { SgemmNT(4, 8, 64, a, 64, b, 64, c, 8, true) })
 	assert.Zero(t, allocs)
 }
+
+// dotNTTwins maps each assembly dot-product tile to its pure-Go twin, which has the same tile.
+var dotNTTwins = map[string]func(a []float32, lda int, b []float32, ldb int, k int,
+	c []float32, ldc int){
+	"avx2fma": dotNT2x4Generic,
+	"avx512":  dotNT4x4Generic,
+}
+
+// TestDotNTMatchesTwin calls each assembly dot-product tile directly on rows with guard
+// values between them and compares it with its pure-Go twin.
+func TestDotNTMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(59, 60))
+	for _, impl := range gemmImpls() {
+		if impl == genericGemm {
+			continue
+		}
+		twin := dotNTTwins[impl.name]
+		if twin == nil {
+			t.Fatalf("dot-product tile of %s has no pure-Go twin in the test", impl.name)
+		}
+		for _, k := range []int{impl.ntK, 3 * impl.ntK, gemmNTKC} {
+			label := fmt.Sprintf("%s k=%d", impl.name, k)
+			a := newGuarded(impl.ntMR, k, k+3, uniform(rng))
+			b := newGuarded(impl.ntNR, k, k+5, uniform(rng))
+			c := newGuarded(impl.ntMR, impl.ntNR, impl.ntNR+3, uniform(rng))
+			want := newGuarded(impl.ntMR, impl.ntNR, impl.ntNR+3, nil)
+			copy(want.buf, c.initialBufValues)
+			impl.dotNT(a.data(), k+3, b.data(), k+5, k, c.data(), impl.ntNR+3)
+			twin(a.data(), k+3, b.data(), k+5, k, want.data(), impl.ntNR+3)
+			a.checkUnchanged(t, "A", false, label)
+			b.checkUnchanged(t, "B", false, label)
+			c.checkUnchanged(t, "C outside the tile", true, label)
+			for i := range impl.ntMR {
+				for j := range impl.ntNR {
+					if g, w := c.at(i, j), want.at(i, j); math.Abs(float64(g-w)) > 1e-5*float64(k+1) {
+						t.Fatalf("%s: C[%d,%d] = %v, the pure-Go twin gives %v", label, i, j, g, w)
+					}
+				}
+			}
+		}
+	}
+}

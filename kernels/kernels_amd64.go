@@ -112,6 +112,12 @@ func packBF16PairsAVX512BF16(dst []uint32, b []float32, ldb int, pairs int)
 //go:noescape
 func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
 
+// dotNT4x4AVX512 is dotNT2x4AVX2 for a 4×4 tile of C, with the sums in 16 lanes:
+// k must be a multiple of 16 and len(c) >= 3*ldc+4. Requires AVX512F.
+//
+//go:noescape
+func dotNT4x4AVX512(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+
 // winogradInputAVX2 computes Bᵀ·d·B for blocks×8 tiles of 6×6 inputs and stores
 // element e of the tiles of block g at v[e*ld+8*g:], in the lane order 0, 2, 4, 6, 1,
 // 3, 5, 7 of the tiles. Row r of tile t is x[offs[t]+r*rs:][:6]; the kernel reads 8

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // naiveConv3x3 returns output (o, y, x) of a stride-1 3×3 convolution of one image in float64,
@@ -235,6 +236,28 @@ func TestWinogradF43WeightGrad(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	})
+}
+
+// TestNewWinogradF43PacksLikePackA checks that the transformed kernels, written straight to
+// their packed places, match PackA of the transformed matrices, also past one block of
+// gemmKC input channels and with rows short of a whole panel.
+func TestNewWinogradF43PacksLikePackA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(75, 76))
+	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
+		for _, shape := range [][2]int{{3, 5}, {19, 300}, {16, 2*gemmKC + 1}} {
+			out, in := shape[0], shape[1]
+			w := make([]float32, out*in*9)
+			for i := range w {
+				w[i] = rng.Float32() - 0.5
+			}
+			wg := NewWinogradF43(w, out, in)
+			u := winogradWeight("test", w, out, in)
+			for e := range winoElems {
+				want := PackA(out, in, u[e*out*in:], in)
+				require.Equal(t, want.data, wg.u[e].data, "out=%d in=%d element %d", out, in, e)
 			}
 		}
 	})

@@ -129,3 +129,102 @@ func genFMAPeakAVX512() {
 	VZEROUPPER()
 	RET()
 }
+
+// genDotNT4x4AVX512 emits the 4×4 dot-product tile of SgemmNT on ZMM registers: 16
+// accumulators, and 4 rows of B and one row of A in registers, so each k step of 16 values
+// takes 8 loads for 16 fused multiply-adds where the 2×4 AVX2 tile takes 6 for 8.
+func genDotNT4x4AVX512() {
+	TEXT("dotNT4x4AVX512", NOSPLIT,
+		"func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)")
+	Pragma("noescape")
+	Doc(
+		"dotNT4x4AVX512 is dotNT2x4AVX2 for a 4×4 tile of C, with the sums in 16 lanes:",
+		"k must be a multiple of 16 and len(c) >= 3*ldc+4. Requires AVX512F.",
+	)
+	aPtr := Load(Param("a").Base(), GP64())
+	lda := Load(Param("lda"), GP64())
+	SHLQ(Imm(2), lda)
+	lda3 := GP64()
+	LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	bPtr := Load(Param("b").Base(), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(Imm(2), ldb)
+	ldb3 := GP64()
+	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	k := Load(Param("k"), GP64())
+	SHRQ(Imm(4), k)
+
+	var acc [4][4]reg.VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = ZMM()
+			VPXORD(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	var bv [4]reg.VecVirtual
+	for j := range bv {
+		bv[j] = ZMM()
+	}
+	av := ZMM()
+	rowsA := [4]Mem{
+		{Base: aPtr},
+		{Base: aPtr, Index: lda, Scale: 1},
+		{Base: aPtr, Index: lda, Scale: 2},
+		{Base: aPtr, Index: lda3, Scale: 1},
+	}
+	rowsB := [4]Mem{
+		{Base: bPtr},
+		{Base: bPtr, Index: ldb, Scale: 1},
+		{Base: bPtr, Index: ldb, Scale: 2},
+		{Base: bPtr, Index: ldb3, Scale: 1},
+	}
+
+	Comment("One k step of 16 values per pass.")
+	Label("loop")
+	TESTQ(k, k)
+	JZ(LabelRef("reduce"))
+	for j := range bv {
+		VMOVUPS(rowsB[j], bv[j])
+	}
+	for i := range rowsA {
+		VMOVUPS(rowsA[i], av)
+		for j := range bv {
+			VFMADD231PS(bv[j], av, acc[i][j])
+		}
+	}
+	ADDQ(Imm(64), aPtr)
+	ADDQ(Imm(64), bPtr)
+	DECQ(k)
+	JMP(LabelRef("loop"))
+
+	Comment("Fold each accumulator to 8 lanes, sum the lanes and add the 4 sums of a row to C.")
+	Label("reduce")
+	cPtr := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	for i := range acc {
+		var s [4]reg.VecVirtual
+		for j := range s {
+			hi, sum := YMM(), YMM()
+			VEXTRACTF64X4(Imm(1), acc[i][j], hi)
+			VADDPS(hi, acc[i][j].AsY(), sum)
+			s[j] = sum
+		}
+		// After the two horizontal adds, lane j of each 128-bit half holds the partial sum of
+		// accumulator j over that half.
+		VHADDPS(s[1], s[0], s[0])
+		VHADDPS(s[3], s[2], s[2])
+		VHADDPS(s[2], s[0], s[0])
+		hi := XMM()
+		VEXTRACTF128(Imm(1), s[0], hi)
+		lo := s[0].AsX()
+		VADDPS(hi, lo, lo)
+		VADDPS(Mem{Base: cPtr}, lo, lo)
+		VMOVUPS(lo, Mem{Base: cPtr})
+		if i < len(acc)-1 {
+			ADDQ(ldc, cPtr)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}

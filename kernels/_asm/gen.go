@@ -48,6 +48,7 @@ func main() {
 	genGemmBF16x16x16AVX512BF16()
 	genPackBF16PairsAVX512BF16()
 	genDotNT2x4AVX2()
+	genDotNT4x4AVX512()
 	genWinogradInputAVX2()
 	genWinogradOutputAVX2()
 	genWinogradGradAVX2()
