@@ -130,9 +130,9 @@ func genFMAPeakAVX512() {
 	RET()
 }
 
-// genDotNT4x4AVX512 emits the 4×4 dot-product tile of SgemmNT on ZMM registers: 16
-// accumulators, and 4 rows of B and one row of A in registers, so each k step of 16 values
-// takes 8 loads for 16 fused multiply-adds where the 2×4 AVX2 tile takes 6 for 8.
+// genDotNT4x4AVX512 emits the 4×4 dot-product tile of SgemmNT on ZMM registers. It keeps 16
+// accumulators and 4 rows of B in registers. Each k step of 16 values takes 8 loads for 16
+// fused multiply-adds, where the 2×4 AVX2 tile takes 6 loads for 8.
 func genDotNT4x4AVX512() {
 	TEXT("dotNT4x4AVX512", NOSPLIT,
 		"func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)")
