@@ -149,6 +149,9 @@ type vectorImpl struct {
 	maxPoolGrad func(dxp []float32, ps int, xp []float32, ws int, dy []float32, h, w int)
 	// max3, if not nil, is the element-wise maximum with the contract of max3AVX2.
 	max3 func(dst, a, b, c []float32)
+	// allAboveNegInf, if not nil, is the check of max-pool inputs with the contract of
+	// allAboveNegInfAVX2.
+	allAboveNegInf func(x []float32) bool
 	// f16to32 and f32to16, if not nil, are the binary16 conversions with the contracts of
 	// float16ToFloat32F16C and float32ToFloat16F16C.
 	f16to32 func(dst []float32, src []uint16)

@@ -79,6 +79,7 @@ var avx2Vector = &vectorImpl{
 	gradInputReLU:  batchNormGradInputReLUAVX2,
 	maxPoolGrad:    maxPoolGrad3x3AVX2,
 	max3:           max3AVX2,
+	allAboveNegInf: allAboveNegInfAVX2,
 }
 
 // asmVectorImpls returns the assembly element-wise kernels that this CPU supports, with the

@@ -159,6 +159,12 @@ func maxPoolGrad3x3AVX2(dxp []float32, ps int, xp []float32, ws int, dy []float3
 //go:noescape
 func max3AVX2(dst []float32, a []float32, b []float32, c []float32)
 
+// allAboveNegInfAVX2 reports whether every element of x[:len(x)/8*8] is greater than
+// −∞, which rules out NaN too. Requires AVX.
+//
+//go:noescape
+func allAboveNegInfAVX2(x []float32) bool
+
 // float16ToFloat32F16C converts the IEEE 754 binary16 values src[:len(dst)/8*8] to
 // float32 with VCVTPH2PS, which is exact and quiets signalling NaNs. Requires AVX and
 // F16C; src must be at least as long as dst.

@@ -3715,6 +3715,35 @@ done:
 	VZEROUPPER
 	RET
 
+// func allAboveNegInfAVX2(x []float32) bool
+// Requires: AVX
+TEXT ·allAboveNegInfAVX2(SB), NOSPLIT, $8-25
+	MOVQ         x_base+0(FP), AX
+	MOVQ         x_len+8(FP), CX
+	SHRQ         $0x03, CX
+	MOVL         $0xff800000, DX
+	MOVL         DX, (SP)
+	VBROADCASTSS (SP), Y0
+	VCMPPS       $0x00, Y0, Y0, Y1
+
+loop:
+	TESTQ   CX, CX
+	JZ      done
+	VMOVUPS (AX), Y2
+	VCMPPS  $0x1e, Y0, Y2, Y2
+	VANDPS  Y2, Y1, Y1
+	ADDQ    $0x20, AX
+	DECQ    CX
+	JMP     loop
+
+done:
+	VMOVMSKPS Y1, AX
+	CMPL      AX, $0x000000ff
+	SETEQ     AL
+	MOVB      AL, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func float16ToFloat32F16C(dst []float32, src []uint16)
 // Requires: AVX, F16C
 TEXT ·float16ToFloat32F16C(SB), NOSPLIT, $0-48

@@ -101,6 +101,18 @@ func maxPool3x3GradGeneric(dx, x, dy []float32, best []int32, h, w int) {
 // allAboveNegInf reports whether every element of x is greater than −∞, which also rules out
 // NaN.
 func allAboveNegInf(x []float32) bool {
+	checked := 0
+	if above := activeVector.Load().allAboveNegInf; above != nil {
+		if !above(x) {
+			return false
+		}
+		checked = len(x) / 8 * 8
+	}
+	return allAboveNegInfGeneric(x[checked:])
+}
+
+// allAboveNegInfGeneric is the pure-Go twin of allAboveNegInfAVX2, on all of x.
+func allAboveNegInfGeneric(x []float32) bool {
 	negInf := float32(math.Inf(-1))
 	ok := true
 	for _, v := range x {

@@ -118,3 +118,29 @@ func TestMaxPool3x3GradNaN(t *testing.T) {
 		assert.Equal(t, want, got)
 	})
 }
+
+// TestAllAboveNegInf puts −∞, NaN and +∞ at every place of vectors of odd and whole-block
+// lengths and compares each path with the pure-Go twin.
+func TestAllAboveNegInf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 82))
+	specials := []float32{float32(math.Inf(-1)), float32(math.NaN()), float32(math.Inf(1))}
+	forEachVectorPath(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 64} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			assert.True(t, allAboveNegInf(x), "n=%d, no special value", n)
+			for i := range x {
+				for _, v := range specials {
+					saved := x[i]
+					x[i] = v
+					want := allAboveNegInfGeneric(x)
+					assert.Equal(t, want, allAboveNegInf(x), "n=%d, x[%d] = %v", n, i, v)
+					assert.Equal(t, v > float32(math.Inf(-1)), want, "twin: x[%d] = %v", i, v)
+					x[i] = saved
+				}
+			}
+		}
+	})
+}

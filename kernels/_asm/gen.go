@@ -54,6 +54,7 @@ func main() {
 	genWinogradGradAVX2()
 	genMaxPoolGrad3x3AVX2()
 	genMax3AVX2()
+	genAllAboveNegInfAVX2()
 	genHalfF16C()
 	genSumSquaresAVX2()
 	for _, relu := range []bool{false, true} {

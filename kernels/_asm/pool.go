@@ -1,15 +1,19 @@
 package main
 
 import (
+	"math"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// Predicates of VCMPPS: "equal, ordered" and "unordered" (either operand is NaN).
+// Predicates of VCMPPS: "equal, ordered", "unordered" (either operand is NaN) and "greater
+// than, ordered" (false where either operand is NaN).
 const (
 	cmpEQ        = 0
 	cmpUnordered = 3
+	cmpGTOrdered = 0x1e
 )
 
 // genMaxPoolGrad3x3AVX2 emits the gradient of a 3×3, stride-1 max pool over a plane padded
@@ -161,6 +165,45 @@ func genMax3AVX2() {
 	JMP(LabelRef("loop"))
 
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genAllAboveNegInfAVX2 emits the check that picks the assembly max-pool gradient.
+func genAllAboveNegInfAVX2() {
+	TEXT("allAboveNegInfAVX2", NOSPLIT, "func(x []float32) bool")
+	Pragma("noescape")
+	Doc(
+		"allAboveNegInfAVX2 reports whether every element of x[:len(x)/8*8] is greater than",
+		"−∞, which rules out NaN too. Requires AVX.",
+	)
+	p := Load(Param("x").Base(), GP64())
+	n := Load(Param("x").Len(), GP64())
+	SHRQ(Imm(3), n)
+	scratch := AllocLocal(8)
+	negInf := vectorConst(float32(math.Inf(-1)), scratch)
+	// all holds, in each lane, whether every element seen in that lane was above −∞.
+	all := YMM()
+	VCMPPS(Imm(cmpEQ), negInf, negInf, all)
+
+	Label("loop")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	v := YMM()
+	VMOVUPS(Mem{Base: p}, v)
+	VCMPPS(Imm(cmpGTOrdered), negInf, v, v)
+	VANDPS(v, all, all)
+	ADDQ(Imm(32), p)
+	DECQ(n)
+	JMP(LabelRef("loop"))
+
+	Label("done")
+	bits := GP32()
+	VMOVMSKPS(all, bits)
+	ok := GP8()
+	CMPL(bits, U32(0xff))
+	SETEQ(ok)
+	Store(ok, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 }
