@@ -83,37 +83,42 @@ func (op *pool) run(worker, lo, hi int) {
 
 // maxPool3x3Same computes a 3×3, stride-1 "same" max pool of an h×w plane in two passes, a
 // 3-wide max along each row into rows and then a 3-tall max down each column, which takes 4
-// comparisons per output in place of 8. Both passes run on kernels.Max3, over shifted rows in
-// the first.
+// comparisons per output in place of 8. Both passes run on kernels.Max3 over the whole plane
+// at once: the first treats the plane as one long row and then mends the first and last
+// column of each row, whose windows reached into the neighboring rows.
 func maxPool3x3Same(dst, src, rows []float32, h, w int) {
-	for r := range h {
-		in, out := src[r*w:(r+1)*w], rows[r*w:(r+1)*w]
-		if w == 1 {
-			out[0] = in[0]
-			continue
+	n := h * w
+	src, rows, dst = src[:n], rows[:n], dst[:n]
+	if w == 1 {
+		copy(rows, src)
+	} else {
+		if n > 2 {
+			kernels.Max3(rows[1:n-1], src[:n-2], src[1:n-1], src[2:])
 		}
-		out[0] = max(in[0], in[1])
-		kernels.Max3(out[1:w-1], in[:w-2], in[1:w-1], in[2:])
-		out[w-1] = max(in[w-2], in[w-1])
-	}
-	for r := range h {
-		out := dst[r*w : (r+1)*w]
-		mid := rows[r*w : (r+1)*w]
-		switch {
-		case h == 1:
-			copy(out, mid)
-		case r == 0:
-			kernels.Max3(out, mid, mid, rows[w:2*w])
-		case r == h-1:
-			kernels.Max3(out, rows[(r-1)*w:r*w], mid, mid)
-		default:
-			kernels.Max3(out, rows[(r-1)*w:r*w], mid, rows[(r+1)*w:(r+2)*w])
+		for r := range h {
+			in, out := src[r*w:(r+1)*w], rows[r*w:(r+1)*w]
+			out[0] = max(in[0], in[1])
+			out[w-1] = max(in[w-2], in[w-1])
 		}
 	}
+	if h == 1 {
+		copy(dst, rows)
+		return
+	}
+	kernels.Max3(dst[:w], rows[:w], rows[:w], rows[w:2*w])
+	if h > 2 {
+		kernels.Max3(dst[w:n-w], rows[:n-2*w], rows[w:n-w], rows[2*w:])
+	}
+	kernels.Max3(dst[n-w:], rows[n-2*w:n-w], rows[n-w:], rows[n-w:])
 }
 
 func (op *pool) plane(dst, src []float32, h, w, oh, ow, padTop, padLeft int) {
 	d := op.d
+	if d.Kind == backend.MaxPool && d.KernelH == 2 && d.KernelW == 2 && d.StrideH == 2 &&
+		d.StrideW == 2 && padTop == 0 && padLeft == 0 && 2*oh <= h && 2*ow <= w {
+		maxPool2x2(dst, src, w, oh, ow)
+		return
+	}
 	for r := range oh {
 		r0, r1 := windowRange(r, d.StrideH, padTop, d.KernelH, h)
 		for q := range ow {
@@ -144,4 +149,16 @@ func (op *pool) plane(dst, src []float32, h, w, oh, ow, padTop, padLeft int) {
 func windowRange(i, stride, pad, kernel, size int) (lo, hi int) {
 	start := i*stride - pad
 	return max(start, 0), min(start+kernel, size)
+}
+
+// maxPool2x2 computes a 2×2, stride-2 max pool of a plane of width w whose oh×ow windows all
+// lie inside it, with the NaN rule of the max builtin.
+func maxPool2x2(dst, src []float32, w, oh, ow int) {
+	for r := range oh {
+		a, b := src[2*r*w:][:2*ow], src[(2*r+1)*w:][:2*ow]
+		out := dst[r*ow : (r+1)*ow]
+		for q := range out {
+			out[q] = max(max(a[2*q], a[2*q+1]), max(b[2*q], b[2*q+1]))
+		}
+	}
 }

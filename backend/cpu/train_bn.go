@@ -71,7 +71,8 @@ func (b *Backend) BatchNormForwardTraining(d backend.BatchNormDesc, xb, yb, gamm
 			rv[c] = (1-factor)*rv[c] + factor*float32(unbiased)
 			scale := g[c] * float32(inv)
 			shift := bt[c] - float32(mean)*scale
-			for i := range x.n {
+			// Backwards, as in BatchNormBackward.
+			for i := x.n - 1; i >= 0; i-- {
 				kernels.ScaleShift(y.image(i)[c*plane:(c+1)*plane],
 					x.image(i)[c*plane:(c+1)*plane], scale, shift, relu)
 			}
@@ -130,7 +131,9 @@ func (b *Backend) BatchNormBackward(d backend.BatchNormDesc, xb, yb, dyb, gamma,
 			k := g[c] * inv / count
 			mg, mgx := float32(sumG), float32(sumGX)
 			a, bx, shift := k*count, -k*inv*mgx, -k*mg
-			for i := range x.n {
+			// The second pass runs backwards, so that it starts on the images that the first
+			// pass left in the cache.
+			for i := x.n - 1; i >= 0; i-- {
 				span := func(buf *Buffer) []float32 { return buf.image(i)[c*plane : (c+1)*plane] }
 				kernels.BatchNormGradInput(span(dx), span(dy), span(x), span(y), mean, a, bx,
 					shift, relu)
