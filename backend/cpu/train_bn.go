@@ -83,6 +83,10 @@ func (b *Backend) BatchNormForwardTraining(d backend.BatchNormDesc, xb, yb, gamm
 
 // BatchNormBackward computes the gradients of a training-mode batch normalization; see
 // backend.Trainer.
+//
+// NOTE: with 32 to 128 channels, the two passes here and the two of the forward pass are
+// bound by memory bandwidth, and take about a fifth of a width-32 training step. Deriving the
+// ReLU mask from x, in place of reading y, would drop one of the three arrays read here.
 func (b *Backend) BatchNormBackward(d backend.BatchNormDesc, xb, yb, dyb, gamma, saveMean,
 	saveInvStd, dxb, dgamma, dbeta backend.Buffer) error {
 	var bufs [4]*Buffer
