@@ -68,4 +68,5 @@ bench-deps:
 bench: bench-deps
 	bash bench/compare.sh
 	bash bench/compare_train.sh
+	WIDTH=128 ITERS=2 bash bench/compare_train.sh
 	bash bench/compare_conv.sh
