@@ -33,7 +33,7 @@ func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float3
 			}
 		}
 	}
-	// The tiles still lack the last k-kv products; the edge rows and columns lack all.
+	// The tiles still lack the last k-kv products, and the edge rows and columns lack all.
 	if kv < k {
 		for i := range mTiles {
 			for j := range nTiles {

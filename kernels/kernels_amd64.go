@@ -5,7 +5,7 @@
 package kernels
 
 // gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel
-// of 16 columns of B with row stride ldb, which is 16 for a packed panel and the row
+// of 16 columns of B with row stride ldb. ldb is 16 for a packed panel, and the row
 // stride of B for a row-major B read in place:
 //
 //	var acc [6][16]float32

@@ -409,8 +409,8 @@ func transformWeight(g *[9]float32) [winoElems]float32 {
 	return u
 }
 
-// weightRow applies G to one 3-vector. It multiplies by rounded reciprocals, which runs
-// several times as fast as dividing; a training step transforms every 3×3 weight twice.
+// weightRow applies G to one 3-vector. It multiplies by rounded reciprocals, which is faster
+// than dividing, because a training step transforms every 3×3 weight twice.
 func weightRow(g0, g1, g2 float32) [6]float32 {
 	const sixth, twelfth, twentyFourth = float32(1.0 / 6), float32(1.0 / 12), float32(1.0 / 24)
 	return [6]float32{

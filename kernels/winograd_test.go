@@ -149,7 +149,7 @@ func TestWinogradTransformsMatchTwin(t *testing.T) {
 	x := guardedVector(winoInput*rs, uniform(rng))
 	rows := guardedVector(winoTile*rs, uniform(rng))
 	m := guardedVector(winoElems*ld, uniform(rng))
-	// Input tiles may overlap; output tiles get distinct places with gaps between some.
+	// Input tiles may overlap. Output tiles get distinct places, with gaps between some.
 	inOffs, outOffs := make([]int, 8*blocks), make([]int, 8*blocks)
 	for k, p := range rng.Perm(8 * blocks) {
 		inOffs[k] = rng.IntN(rs - 8)

@@ -210,17 +210,7 @@ func genDotNT4x4AVX512() {
 			VADDPS(hi, acc[i][j].AsY(), sum)
 			s[j] = sum
 		}
-		// After the two horizontal adds, lane j of each 128-bit half holds the partial sum of
-		// accumulator j over that half.
-		VHADDPS(s[1], s[0], s[0])
-		VHADDPS(s[3], s[2], s[2])
-		VHADDPS(s[2], s[0], s[0])
-		hi := XMM()
-		VEXTRACTF128(Imm(1), s[0], hi)
-		lo := s[0].AsX()
-		VADDPS(hi, lo, lo)
-		VADDPS(Mem{Base: cPtr}, lo, lo)
-		VMOVUPS(lo, Mem{Base: cPtr})
+		addRowSums(s, cPtr)
 		if i < len(acc)-1 {
 			ADDQ(ldc, cPtr)
 		}

@@ -76,7 +76,7 @@ func genGemmF32x6x16AVX2FMA() {
 	Pragma("noescape")
 	Doc(
 		"gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel",
-		"of 16 columns of B with row stride ldb, which is 16 for a packed panel and the row",
+		"of 16 columns of B with row stride ldb. ldb is 16 for a packed panel, and the row",
 		"stride of B for a row-major B read in place:",
 		"",
 		"\tvar acc [6][16]float32",
@@ -178,7 +178,7 @@ func genGemmF32x6x16AVX2FMA() {
 	RET()
 }
 
-// rowStrides holds a row stride of B in bytes and its multiples by 3 and by gemmUnroll, so
+// rowStrides contains a row stride of B in bytes and its multiples by 3 and by gemmUnroll, so
 // that the gemmUnroll rows of one loop pass are addressed from a single base register.
 type rowStrides struct {
 	ld, ld3, ldUnroll reg.Register
@@ -407,21 +407,27 @@ func genDotNT2x4AVX2() {
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(Imm(2), ldc)
 	for i := range acc {
-		// After the two horizontal adds, lane j of each 128-bit half holds the partial
-		// sum of accumulator j over that half.
-		VHADDPS(acc[i][1], acc[i][0], acc[i][0])
-		VHADDPS(acc[i][3], acc[i][2], acc[i][2])
-		VHADDPS(acc[i][2], acc[i][0], acc[i][0])
-		hi := XMM()
-		VEXTRACTF128(Imm(1), acc[i][0], hi)
-		lo := acc[i][0].AsX()
-		VADDPS(hi, lo, lo)
-		VADDPS(Mem{Base: cPtr}, lo, lo)
-		VMOVUPS(lo, Mem{Base: cPtr})
+		addRowSums(acc[i], cPtr)
 		if i == 0 {
 			ADDQ(ldc, cPtr)
 		}
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// addRowSums sums the 8 lanes of each of the 4 accumulators s and adds the 4 sums to the 4
+// floats at c. It overwrites s.
+func addRowSums(s [4]reg.VecVirtual, c reg.Register) {
+	// After the three horizontal adds, lane j of each 128-bit half contains the partial sum
+	// of accumulator j over that half.
+	VHADDPS(s[1], s[0], s[0])
+	VHADDPS(s[3], s[2], s[2])
+	VHADDPS(s[2], s[0], s[0])
+	hi := XMM()
+	VEXTRACTF128(Imm(1), s[0], hi)
+	lo := s[0].AsX()
+	VADDPS(hi, lo, lo)
+	VADDPS(Mem{Base: c}, lo, lo)
+	VMOVUPS(lo, Mem{Base: c})
 }

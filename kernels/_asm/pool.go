@@ -182,7 +182,7 @@ func genAllAboveNegInfAVX2() {
 	SHRQ(Imm(3), n)
 	scratch := AllocLocal(8)
 	negInf := vectorConst(float32(math.Inf(-1)), scratch)
-	// all holds, in each lane, whether every element seen in that lane was above −∞.
+	// all contains, in each lane, whether every element seen in that lane was above −∞.
 	all := YMM()
 	VCMPPS(Imm(cmpEQ), negInf, negInf, all)
 

@@ -152,7 +152,7 @@ func genWinogradInputAVX2() {
 			lo, hi := GP64(), GP64()
 			MOVQ(Mem{Base: offsPtr, Disp: 8 * 2 * q}, lo)
 			MOVQ(Mem{Base: offsPtr, Disp: 8 * (2*q + 1)}, hi)
-			// The broadcast writes the whole register; the insert replaces its high half.
+			// The broadcast writes the whole register, and the insert then replaces its high half.
 			VBROADCASTF128(Mem{Base: row, Index: lo, Scale: 4}, ya[q])
 			VINSERTF128(Imm(1), Mem{Base: row, Index: hi, Scale: 4}, ya[q], ya[q])
 			VBROADCASTF128(Mem{Base: row, Index: lo, Scale: 4, Disp: 16}, yb[q])
