@@ -20,6 +20,9 @@ type cpuFeatures struct {
 
 	// F16C is the half-precision conversion extension, which the binary16 conversions use.
 	F16C bool
+
+	// L2 is the size of the L2 cache of one core in bytes, or 0 where cpuid does not report it.
+	L2 int
 }
 
 var cpu = detectCPU()
@@ -33,8 +36,13 @@ func detectCPU() cpuFeatures {
 		AVX512BF16: cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512CD, cpuid.AVX512BW,
 			cpuid.AVX512DQ, cpuid.AVX512VL, cpuid.AVX512BF16),
 		F16C: cpuid.CPU.Supports(cpuid.F16C),
+		L2:   max(0, cpuid.CPU.Cache.L2),
 	}
 }
+
+// microKernel computes a tile of C = A·B from a packed A panel and a panel of B with row
+// stride ldb, with the contract of gemmF32x6x16Generic for its tile.
+type microKernel func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)
 
 // gemmImpl is one implementation of the GEMM micro-kernel together with its tile shape, which
 // the packing routines follow.
@@ -51,7 +59,13 @@ type gemmImpl struct {
 
 	// kernel computes one mr×nr tile. It has the contract of gemmF32x6x16Generic with 6 and 16
 	// replaced by mr and nr.
-	kernel func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)
+	kernel microKernel
+
+	// edge, where set, holds for each rows in [1, mr) a kernel that computes the first rows
+	// rows of the tile of kernel, from the same packed A panel, straight into C (edge[0] is
+	// nil). Without edge, the last rows of a matrix whose row count is not a multiple of mr
+	// are computed as a whole tile in scratch memory and copied.
+	edge []microKernel
 
 	// dotNT adds an ntMR×ntNR tile of dot products to C, with the contract of
 	// dotNT2x4Generic for that tile and k a multiple of ntK.
@@ -72,6 +86,7 @@ var genericGemm = &gemmImpl{
 	mr:         6,
 	nr:         16,
 	kernel:     gemmF32x6x16Generic,
+	edge:       genericEdgeKernels(),
 	dotNT:      dotNT2x4Generic,
 	ntMR:       2,
 	ntNR:       4,

@@ -8,6 +8,7 @@ var avx2fmaGemm = &gemmImpl{
 	mr:         6,
 	nr:         16,
 	kernel:     gemmF32x6x16AVX2FMA,
+	edge:       avx2EdgeKernels,
 	dotNT:      dotNT2x4AVX2,
 	ntMR:       2,
 	ntNR:       4,
@@ -16,6 +17,11 @@ var avx2fmaGemm = &gemmImpl{
 	winoOutput: winogradOutputAVX2,
 	winoGrad:   winogradGradAVX2,
 }
+
+// avx2EdgeKernels compute the last 1 to 5 rows of a matrix with the 6-row A panels of
+// gemmF32x6x16AVX2FMA.
+var avx2EdgeKernels = []microKernel{nil, gemmF32x1x16AVX2FMA, gemmF32x2x16AVX2FMA,
+	gemmF32x3x16AVX2FMA, gemmF32x4x16AVX2FMA, gemmF32x5x16AVX2FMA}
 
 // avx512Gemm has a 16-row micro-kernel and a 4×4 dot-product tile on ZMM registers. Its B
 // panels are 16 columns wide, as the AVX2 ones are, so it shares the AVX2 Winograd transforms.

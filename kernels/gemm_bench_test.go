@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// benchGemmShapes are the conv GEMMs of the CIFAR-10 network (m = output channels,
-// n = output pixels, k = input channels × kernel area) and two tiny products.
+// benchGemmShapes are the conv GEMMs of the CIFAR-10 network at widths 128 and 32 (m = output
+// channels, n = output pixels, k = input channels × kernel area) and two tiny products.
 var benchGemmShapes = []gemmCase{
+	{16, 1024, 32},    // 1×1 projection, 32 to 16 channels at 32×32 (width 32)
+	{32, 1024, 288},   // 3×3 conv, 32 channels at 32×32 (width 32)
 	{64, 1024, 27},    // 3×3 stem conv on the 3-channel 32×32 image
 	{64, 1024, 64},    // 1×1 conv, 64 channels at 32×32
 	{64, 1024, 576},   // 3×3 conv, 64 channels at 32×32

@@ -319,8 +319,7 @@ func microKernels() map[string]*gemmImpl {
 }
 
 // microKernelTwins maps each assembly micro-kernel to its pure-Go twin, which has the same tile.
-var microKernelTwins = map[string]func(a, b []float32, ldb int, c []float32, kc, ldc int,
-	accumulate bool){
+var microKernelTwins = map[string]microKernel{
 	"avx2fma": gemmF32x6x16Generic,
 	"avx512":  gemmF32x16x16Generic,
 }
@@ -345,20 +344,32 @@ func TestGemmMicroKernel(t *testing.T) {
 			require.NotNil(t, twin, "micro-kernel %s has no pure-Go twin in the test", name)
 		}
 		t.Run(name, func(t *testing.T) {
-			checkMicroKernel(t, rng, impl, twin)
+			checkMicroKernel(t, rng, impl.mr, impl.mr, impl.kernel, twin)
 		})
+		for rows, kernel := range impl.edge {
+			if kernel == nil {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/rows=%d", name, rows), func(t *testing.T) {
+				checkMicroKernel(t, rng, impl.mr, rows, kernel,
+					func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool) {
+						gemmF32xRx16Generic(rows, a, b, ldb, c, kc, ldc, accumulate)
+					})
+			})
+		}
 	}
 	// The 6×16 twin as the generic path uses it.
-	t.Run("generic", func(t *testing.T) { checkMicroKernel(t, rng, genericGemm, nil) })
+	t.Run("generic", func(t *testing.T) {
+		checkMicroKernel(t, rng, genericGemm.mr, genericGemm.mr, genericGemm.kernel, nil)
+	})
 }
 
-// checkMicroKernel checks one micro-kernel against the float64 reference, and against twin
+// checkMicroKernel checks a micro-kernel that computes the first rows rows of a tile from a
+// packed A panel of mr rows. It compares the kernel with the float64 reference, and with twin
 // unless it is nil, on every kc, ldb and ldc of the test. Between the rows of a B panel with
 // ldb > 16 lie guard values, which spoil the result if the kernel reads them.
-func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
-	twin func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)) {
-	mr, nr := impl.mr, impl.nr
-	require.Equal(t, 16, nr, "tile columns")
+func checkMicroKernel(t *testing.T, rng *rand.Rand, mr, rows int, kernel, twin microKernel) {
+	const nr = 16
 	for _, kc := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, gemmKC - 1, gemmKC, gemmKC + 1, 1000} {
 		for _, ld := range [][2]int{{nr, nr}, {nr + 1, nr + 13}, {23, 1027}, {37, nr}} {
 			ldc, ldb := ld[0], ld[1]
@@ -369,19 +380,19 @@ func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
 				if accumulate {
 					fill = uniform(rng)
 				}
-				c0 := newGuarded(mr, nr, ldc, fill)
+				c0 := newGuarded(rows, nr, ldc, fill)
 				// a holds A transposed (kc rows of mr values), as packA lays out one panel.
-				at := newGuarded(mr, kc, max(1, kc), nil)
-				for i := 0; i < mr; i++ {
+				at := newGuarded(rows, kc, max(1, kc), nil)
+				for i := 0; i < rows; i++ {
 					for p := 0; p < kc; p++ {
 						at.buf[guardLen+i*at.ld+p] = a.at(p, i)
 					}
 				}
-				ref, mag := refGemm(mr, nr, kc, at, b, c0, accumulate)
+				ref, mag := refGemm(rows, nr, kc, at, b, c0, accumulate)
 
-				c := newGuarded(mr, nr, ldc, nil)
+				c := newGuarded(rows, nr, ldc, nil)
 				copy(c.buf, c0.initialBufValues)
-				impl.kernel(a.data(), b.data(), ldb, c.data(), kc, ldc, accumulate)
+				kernel(a.data(), b.data(), ldb, c.data(), kc, ldc, accumulate)
 				label := fmt.Sprintf("kc=%d ldb=%d ldc=%d accumulate=%v", kc, ldb, ldc,
 					accumulate)
 				a.checkUnchanged(t, "A panel", false, label)
@@ -392,11 +403,11 @@ func checkMicroKernel(t *testing.T, rng *rand.Rand, impl *gemmImpl,
 					continue
 				}
 
-				cTwin := newGuarded(mr, nr, ldc, nil)
+				cTwin := newGuarded(rows, nr, ldc, nil)
 				copy(cTwin.buf, c0.initialBufValues)
 				twin(a.data(), b.data(), ldb, cTwin.data(), kc, ldc, accumulate)
-				want := make([]float64, mr*nr)
-				for i := 0; i < mr; i++ {
+				want := make([]float64, rows*nr)
+				for i := 0; i < rows; i++ {
 					for j := 0; j < nr; j++ {
 						want[i*nr+j] = float64(cTwin.at(i, j))
 					}
@@ -435,4 +446,70 @@ func TestPathName(t *testing.T) {
 	assert.Equal(t, "pure Go", Path())
 	restore()
 	assert.Equal(t, want, Path())
+}
+
+// TestPackAliased checks which B panels are packed for their 4 KiB row stride, and that
+// SgemmPacked gives the same product whether L2 holds such a panel or not.
+func TestPackAliased(t *testing.T) {
+	saved := cpu.L2
+	defer func() { cpu.L2 = saved }()
+	for _, tc := range []struct {
+		l2, ldb, kc int
+		want        bool
+	}{
+		{512 << 10, 1024, 256, true},
+		{512 << 10, 1024, 128, false},
+		{512 << 10, 3072, 129, true},
+		{1 << 20, 1024, 256, false},
+		{0, 2048, 1, true},
+		{512 << 10, 1000, 256, false},
+	} {
+		cpu.L2 = tc.l2
+		assert.Equal(t, tc.want, packAliased(tc.ldb, tc.kc), "L2 %d, ldb %d, kc %d", tc.l2,
+			tc.ldb, tc.kc)
+	}
+
+	m, n, k, ldb := 13, 45, 300, aliasingStride
+	rng := rand.New(rand.NewPCG(15, 16))
+	a := newGuarded(m, k, k, uniform(rng))
+	b := newGuarded(k, n, ldb, uniform(rng))
+	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
+		for _, l2 := range []int{512 << 10, 1 << 20} {
+			cpu.L2 = l2
+			c := newGuarded(m, n, n+3, uniform(rng))
+			SgemmPacked(PackA(m, k, a.data(), k), n, b.data(), ldb, c.data(), n+3, true)
+			label := fmt.Sprintf("L2 %d, path %s", l2, impl.name)
+			b.checkUnchanged(t, "B", false, label)
+			c.checkUnchanged(t, "C outside the m×n matrix", true, label)
+			ref, mag := refGemm(m, n, k, a, b, c, true)
+			checkAgainst(t, label+" vs float64 reference", c, ref, mag, k, 1)
+		}
+	})
+}
+
+// TestEdgeKernelsMatchWholeTile checks that each edge kernel gives its rows bit for bit as the
+// whole-tile kernel does, so that a row of C does not depend on where the tiles fall.
+func TestEdgeKernelsMatchWholeTile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	forEachPath(t, func(t *testing.T, impl *gemmImpl) {
+		if impl.edge == nil {
+			t.Skipf("path %s computes the last rows as a whole tile", impl.name)
+		}
+		const kc, ldb = 37, 21
+		a := make([]float32, impl.mr*kc)
+		b := make([]float32, (kc-1)*ldb+impl.nr)
+		for i := range a {
+			a[i] = 2*rng.Float32() - 1
+		}
+		for i := range b {
+			b[i] = 2*rng.Float32() - 1
+		}
+		whole := make([]float32, impl.mr*impl.nr)
+		impl.kernel(a, b, ldb, whole, kc, impl.nr, false)
+		for rows := 1; rows < impl.mr; rows++ {
+			c := make([]float32, rows*impl.nr)
+			impl.edge[rows](a, b, ldb, c, kc, impl.nr, false)
+			assert.Equal(t, whole[:rows*impl.nr], c, "%d rows", rows)
+		}
+	})
 }

@@ -4,6 +4,41 @@
 
 package kernels
 
+// gemmF32x1x16AVX2FMA computes rows [0, 1) of the 6×16 tile of gemmF32x6x16AVX2FMA
+// from the same packed A panel of 6 rows, for the last rows of a matrix whose row
+// count is not a multiple of 6. It needs len(c) >= 16.
+//
+//go:noescape
+func gemmF32x1x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
+
+// gemmF32x2x16AVX2FMA computes rows [0, 2) of the 6×16 tile of gemmF32x6x16AVX2FMA
+// from the same packed A panel of 6 rows, for the last rows of a matrix whose row
+// count is not a multiple of 6. It needs len(c) >= 1*ldc+16.
+//
+//go:noescape
+func gemmF32x2x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
+
+// gemmF32x3x16AVX2FMA computes rows [0, 3) of the 6×16 tile of gemmF32x6x16AVX2FMA
+// from the same packed A panel of 6 rows, for the last rows of a matrix whose row
+// count is not a multiple of 6. It needs len(c) >= 2*ldc+16.
+//
+//go:noescape
+func gemmF32x3x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
+
+// gemmF32x4x16AVX2FMA computes rows [0, 4) of the 6×16 tile of gemmF32x6x16AVX2FMA
+// from the same packed A panel of 6 rows, for the last rows of a matrix whose row
+// count is not a multiple of 6. It needs len(c) >= 3*ldc+16.
+//
+//go:noescape
+func gemmF32x4x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
+
+// gemmF32x5x16AVX2FMA computes rows [0, 5) of the 6×16 tile of gemmF32x6x16AVX2FMA
+// from the same packed A panel of 6 rows, for the last rows of a matrix whose row
+// count is not a multiple of 6. It needs len(c) >= 4*ldc+16.
+//
+//go:noescape
+func gemmF32x5x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int, ldc int, accumulate bool)
+
 // gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel
 // of 16 columns of B with row stride ldb. ldb is 16 for a packed panel, and the row
 // stride of B for a row-major B read in place:

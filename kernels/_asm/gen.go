@@ -10,6 +10,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -41,7 +42,9 @@ func main() {
 	}
 
 	ConstraintExpr("amd64,!noasm")
-	genGemmF32x6x16AVX2FMA()
+	for rows := 1; rows <= gemmMR; rows++ {
+		genGemmF32xRx16AVX2FMA(rows)
+	}
 	genFMAPeakAVX2FMA()
 	genGemmF32x16x16AVX512()
 	genFMAPeakAVX512()
@@ -65,64 +68,85 @@ func main() {
 	Generate()
 }
 
-// genGemmF32x6x16AVX2FMA emits the 6×16 fp32 GEMM micro-kernel.
+// genGemmF32xRx16AVX2FMA emits the rows×16 fp32 GEMM micro-kernel, rows <= gemmMR. The packed
+// A panel has gemmMR rows whatever rows is: a kernel with fewer rows computes the edge tile of
+// a matrix whose row count is not a multiple of gemmMR, straight into C.
 //
-// In the k loop, aPtr walks the packed A panel (6 floats per k step), bPtr walks the rows of
-// the B panel (ldb floats per k step) and kc counts the remaining k steps. In the store, cPtr
-// points to the current C row and ldc is the C row stride in bytes. avo assigns the registers.
-func genGemmF32x6x16AVX2FMA() {
-	TEXT("gemmF32x6x16AVX2FMA", NOSPLIT,
+// In the k loop, aPtr walks the packed A panel (gemmMR floats per k step), bPtr walks the rows
+// of the B panel (ldb floats per k step) and kc counts the remaining k steps. In the store,
+// cPtr points to the current C row and ldc is the C row stride in bytes. avo assigns the
+// registers.
+func genGemmF32xRx16AVX2FMA(rows int) {
+	name := fmt.Sprintf("gemmF32x%dx16AVX2FMA", rows)
+	TEXT(name, NOSPLIT,
 		"func(a, b []float32, ldb int, c []float32, kc, ldc int, accumulate bool)")
 	Pragma("noescape")
-	Doc(
-		"gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel",
-		"of 16 columns of B with row stride ldb. ldb is 16 for a packed panel, and the row",
-		"stride of B for a row-major B read in place:",
-		"",
-		"\tvar acc [6][16]float32",
-		"\tfor p := 0; p < kc; p++ {",
-		"\t\tfor i := 0; i < 6; i++ {",
-		"\t\t\tfor j := 0; j < 16; j++ {",
-		"\t\t\t\tacc[i][j] += a[p*6+i] * b[p*ldb+j]",
-		"\t\t\t}",
-		"\t\t}",
-		"\t}",
-		"\tfor i := 0; i < 6; i++ {",
-		"\t\tfor j := 0; j < 16; j++ {",
-		"\t\t\tif accumulate {",
-		"\t\t\t\tc[i*ldc+j] += acc[i][j]",
-		"\t\t\t} else {",
-		"\t\t\t\tc[i*ldc+j] = acc[i][j]",
-		"\t\t\t}",
-		"\t\t}",
-		"\t}",
-		"",
-		"Each product is added with one fused multiply-add, so results can differ from the loop",
-		"above in the last bits. Preconditions, not checked: kc >= 0, len(a) >= 6*kc,",
-		"len(b) >= (kc-1)*ldb+16 if kc > 0, ldc >= 16 and len(c) >= 5*ldc+16.",
-		"Requires AVX and FMA3. Dispatch selects it only when AVX2 and FMA3 are both present.",
-	)
+	if rows < gemmMR {
+		cLen := "16"
+		if rows > 1 {
+			cLen = fmt.Sprintf("%d*ldc+16", rows-1)
+		}
+		Doc(
+			fmt.Sprintf("%s computes rows [0, %d) of the 6×16 tile of gemmF32x6x16AVX2FMA", name,
+				rows),
+			"from the same packed A panel of 6 rows, for the last rows of a matrix whose row",
+			fmt.Sprintf("count is not a multiple of 6. It needs len(c) >= %s.", cLen),
+		)
+	} else {
+		Doc(
+			"gemmF32x6x16AVX2FMA computes one 6×16 tile of C from a packed A panel and a panel",
+			"of 16 columns of B with row stride ldb. ldb is 16 for a packed panel, and the row",
+			"stride of B for a row-major B read in place:",
+			"",
+			"\tvar acc [6][16]float32",
+			"\tfor p := 0; p < kc; p++ {",
+			"\t\tfor i := 0; i < 6; i++ {",
+			"\t\t\tfor j := 0; j < 16; j++ {",
+			"\t\t\t\tacc[i][j] += a[p*6+i] * b[p*ldb+j]",
+			"\t\t\t}",
+			"\t\t}",
+			"\t}",
+			"\tfor i := 0; i < 6; i++ {",
+			"\t\tfor j := 0; j < 16; j++ {",
+			"\t\t\tif accumulate {",
+			"\t\t\t\tc[i*ldc+j] += acc[i][j]",
+			"\t\t\t} else {",
+			"\t\t\t\tc[i*ldc+j] = acc[i][j]",
+			"\t\t\t}",
+			"\t\t}",
+			"\t}",
+			"",
+			"Each product is added with one fused multiply-add, so results can differ from the loop",
+			"above in the last bits. Preconditions, not checked: kc >= 0, len(a) >= 6*kc,",
+			"len(b) >= (kc-1)*ldb+16 if kc > 0, ldc >= 16 and len(c) >= 5*ldc+16.",
+			"Requires AVX and FMA3. Dispatch selects it only when AVX2 and FMA3 are both present.",
+		)
+	}
 
 	// Prefetch the C tile, which is read or written only after the k loop, so that its cache
 	// misses overlap with the FMAs. A row of 16 floats spans one or two cache lines.
-	Comment("Prefetch the 6 rows of the C tile.")
+	Comment(fmt.Sprintf("Prefetch the %d rows of the C tile.", rows))
 	cPre := Load(Param("c").Base(), GP64())
 	ldcPre := Load(Param("ldc"), GP64())
 	SHLQ(Imm(2), ldcPre)
-	for i := 0; i < gemmMR; i++ {
+	for i := 0; i < rows; i++ {
 		PREFETCHT0(Mem{Base: cPre})
 		PREFETCHT0(Mem{Base: cPre, Disp: 4*gemmNR - 4})
-		if i < gemmMR-1 {
+		if i < rows-1 {
 			ADDQ(ldcPre, cPre)
 		}
 	}
 
 	aPtr := Load(Param("a").Base(), GP64())
 	bPtr := Load(Param("b").Base(), GP64())
-	rows := loadRowStrides("ldb")
+	strides := loadRowStrides("ldb")
 	kc := Load(Param("kc"), GP64())
 
-	var acc [gemmMR][2]reg.VecVirtual
+	// Each row keeps the summation order of the 6-row kernel, so a row of C comes out the
+	// same whether it falls in a whole tile or in the last one. With 4 rows or fewer, that
+	// leaves fewer FMA chains than it takes to cover their latency, but still less work than
+	// a whole tile computed into scratch memory.
+	acc := make([][2]reg.VecVirtual, rows)
 	for i := range acc {
 		for h := range acc[i] {
 			acc[i][h] = YMM()
@@ -135,14 +159,14 @@ func genGemmF32x6x16AVX2FMA() {
 	step := func(u int, row Mem) {
 		VMOVUPS(row, b0)
 		VMOVUPS(row.Offset(32), b1)
-		for i := 0; i < gemmMR; i++ {
+		for i := range acc {
 			VBROADCASTSS(Mem{Base: aPtr, Disp: 4 * (gemmMR*u + i)}, ai)
 			VFMADD231PS(b0, ai, acc[i][0])
 			VFMADD231PS(b1, ai, acc[i][1])
 		}
 	}
 
-	emitGemmKLoopStrided(kc, aPtr, bPtr, rows, 4*gemmMR, step)
+	emitGemmKLoopStrided(kc, aPtr, bPtr, strides, 4*gemmMR, step)
 
 	Label("store")
 	cPtr := Load(Param("c").Base(), GP64())
@@ -153,12 +177,12 @@ func genGemmF32x6x16AVX2FMA() {
 	JZ(LabelRef("overwrite"))
 
 	Comment("C += acc")
-	for i := 0; i < gemmMR; i++ {
+	for i := range acc {
 		VADDPS(Mem{Base: cPtr}, acc[i][0], acc[i][0])
 		VADDPS(Mem{Base: cPtr, Disp: 32}, acc[i][1], acc[i][1])
 		VMOVUPS(acc[i][0], Mem{Base: cPtr})
 		VMOVUPS(acc[i][1], Mem{Base: cPtr, Disp: 32})
-		if i < gemmMR-1 {
+		if i < rows-1 {
 			ADDQ(ldc, cPtr)
 		}
 	}
@@ -167,10 +191,10 @@ func genGemmF32x6x16AVX2FMA() {
 
 	Comment("C = acc")
 	Label("overwrite")
-	for i := 0; i < gemmMR; i++ {
+	for i := range acc {
 		VMOVUPS(acc[i][0], Mem{Base: cPtr})
 		VMOVUPS(acc[i][1], Mem{Base: cPtr, Disp: 32})
-		if i < gemmMR-1 {
+		if i < rows-1 {
 			ADDQ(ldc, cPtr)
 		}
 	}
