@@ -67,9 +67,10 @@ type gemmImpl struct {
 	// are computed as a whole tile in scratch memory and copied.
 	edge []microKernel
 
-	// dotNT adds an ntMR×ntNR tile of dot products to C, with the contract of
+	// dotNT adds a column of ntMR×ntNR tiles of dot products to C, with the contract of
 	// dotNT2x4Generic for that tile and k a multiple of ntK.
-	dotNT           func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+	dotNT func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int,
+		tiles int)
 	ntMR, ntNR, ntK int
 
 	// winoInput, winoOutput and winoGrad are the Winograd tile transforms, with the

@@ -31,7 +31,7 @@ var avx512Gemm = &gemmImpl{
 	mr:         16,
 	nr:         16,
 	kernel:     gemmF32x16x16AVX512,
-	dotNT:      dotNT4x4AVX512,
+	dotNT:      dotNT4x4Tiles,
 	ntMR:       4,
 	ntNR:       4,
 	ntK:        16,
@@ -99,4 +99,12 @@ func asmVectorImpls() []*vectorImpl {
 		impl.f16to32, impl.f32to16 = float16ToFloat32F16C, float32ToFloat16F16C
 	}
 	return []*vectorImpl{&impl}
+}
+
+// dotNT4x4Tiles calls dotNT4x4AVX512 for each of tiles 4×4 tiles of C, one below the other.
+func dotNT4x4Tiles(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int,
+	tiles int) {
+	for t := range tiles {
+		dotNT4x4AVX512(a[4*t*lda:], lda, b, ldb, k, c[4*t*ldc:], ldc)
+	}
 }

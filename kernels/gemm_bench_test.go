@@ -212,10 +212,12 @@ func (cc convCase) benchName() string {
 }
 
 // BenchmarkSgemmNT measures the weight-gradient product dy·colᵀ on the shapes of the
-// network's 3×3 convolutions at width 32: m output channels, n = 9·input channels and k
+// network's convolutions at width 32: m output channels, n = 9·input channels (im2col) or
+// input channels (1×1, and the Winograd product of one of 36 elements over k tiles), and k
 // output pixels.
 func BenchmarkSgemmNT(b *testing.B) {
-	for _, s := range []gemmCase{{32, 288, 1024}, {64, 576, 256}, {128, 1152, 64}} {
+	for _, s := range []gemmCase{{32, 288, 1024}, {64, 576, 256}, {128, 1152, 64},
+		{16, 32, 1024}, {32, 32, 1024}, {32, 32, 128}} {
 		b.Run(fmt.Sprintf("f32/m=%d,n=%d,k=%d", s.m, s.n, s.k), func(b *testing.B) {
 			a, bm, c := make([]float32, s.m*s.k), make([]float32, s.n*s.k), make([]float32, s.m*s.n)
 			benchEachPath(b, func(b *testing.B) {

@@ -27,10 +27,11 @@ func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float3
 	mTiles, nTiles := m/impl.ntMR*impl.ntMR, n/impl.ntNR*impl.ntNR
 	for pc := 0; pc < kv; pc += gemmNTKC {
 		kc := min(gemmNTKC, kv-pc)
+		if mTiles == 0 {
+			break
+		}
 		for j := 0; j < nTiles; j += impl.ntNR {
-			for i := 0; i < mTiles; i += impl.ntMR {
-				impl.dotNT(a[i*lda+pc:], lda, b[j*ldb+pc:], ldb, kc, c[i*ldc+j:], ldc)
-			}
+			impl.dotNT(a[pc:], lda, b[j*ldb+pc:], ldb, kc, c[j:], ldc, mTiles/impl.ntMR)
 		}
 	}
 	// The tiles still lack the last k-kv products, and the edge rows and columns lack all.
@@ -66,10 +67,12 @@ func dotGeneric(x, y []float32) float32 {
 	return sum
 }
 
-// dotNT2x4Generic is the pure-Go twin of dotNT2x4AVX2: it adds the dot products of rows 0-1
-// of a with rows 0-3 of b, over k values, to the 2×4 tile of c.
-func dotNT2x4Generic(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int) {
-	for i := range 2 {
+// dotNT2x4Generic is the pure-Go twin of dotNT2x4AVX2: it adds the dot products of rows
+// [0, 2·tiles) of a with rows 0-3 of b, over k values, to the tiles 2×4 tiles of c below each
+// other.
+func dotNT2x4Generic(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int,
+	tiles int) {
+	for i := range 2 * tiles {
 		for j := range 4 {
 			c[i*ldc+j] += dotGeneric(a[i*lda:i*lda+k], b[j*ldb:])
 		}

@@ -82,7 +82,7 @@ func TestSgemmNTAllocs(t *testing.T) {
 
 // dotNTTwins maps each assembly dot-product tile to its pure-Go twin, which has the same tile.
 var dotNTTwins = map[string]func(a []float32, lda int, b []float32, ldb int, k int,
-	c []float32, ldc int){
+	c []float32, ldc int, tiles int){
 	"avx2fma": dotNT2x4Generic,
 	"avx512":  dotNT4x4Generic,
 }
@@ -99,19 +99,21 @@ func TestDotNTMatchesTwin(t *testing.T) {
 		if twin == nil {
 			t.Fatalf("dot-product tile of %s has no pure-Go twin in the test", impl.name)
 		}
-		for _, k := range []int{impl.ntK, 3 * impl.ntK, gemmNTKC} {
-			label := fmt.Sprintf("%s k=%d", impl.name, k)
-			a := newGuarded(impl.ntMR, k, k+3, uniform(rng))
+		for _, kt := range [][2]int{{impl.ntK, 1}, {3 * impl.ntK, 3}, {gemmNTKC, 2}} {
+			k, tiles := kt[0], kt[1]
+			rows := impl.ntMR * tiles
+			label := fmt.Sprintf("%s k=%d tiles=%d", impl.name, k, tiles)
+			a := newGuarded(rows, k, k+3, uniform(rng))
 			b := newGuarded(impl.ntNR, k, k+5, uniform(rng))
-			c := newGuarded(impl.ntMR, impl.ntNR, impl.ntNR+3, uniform(rng))
-			want := newGuarded(impl.ntMR, impl.ntNR, impl.ntNR+3, nil)
+			c := newGuarded(rows, impl.ntNR, impl.ntNR+3, uniform(rng))
+			want := newGuarded(rows, impl.ntNR, impl.ntNR+3, nil)
 			copy(want.buf, c.initialBufValues)
-			impl.dotNT(a.data(), k+3, b.data(), k+5, k, c.data(), impl.ntNR+3)
-			twin(a.data(), k+3, b.data(), k+5, k, want.data(), impl.ntNR+3)
+			impl.dotNT(a.data(), k+3, b.data(), k+5, k, c.data(), impl.ntNR+3, tiles)
+			twin(a.data(), k+3, b.data(), k+5, k, want.data(), impl.ntNR+3, tiles)
 			a.checkUnchanged(t, "A", false, label)
 			b.checkUnchanged(t, "B", false, label)
-			c.checkUnchanged(t, "C outside the tile", true, label)
-			for i := range impl.ntMR {
+			c.checkUnchanged(t, "C outside the tiles", true, label)
+			for i := range rows {
 				for j := range impl.ntNR {
 					if g, w := c.at(i, j), want.at(i, j); math.Abs(float64(g-w)) > 1e-5*float64(k+1) {
 						t.Fatalf("%s: C[%d,%d] = %v, the pure-Go twin gives %v", label, i, j, g, w)

@@ -29,9 +29,11 @@ func gemmF32x16x16Generic(a, b []float32, ldb int, c []float32, kc, ldc int,
 	}
 }
 
-// dotNT4x4Generic is the pure-Go twin of dotNT4x4AVX512: dotNT2x4Generic with 4 rows of A.
-func dotNT4x4Generic(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int) {
-	for i := range 4 {
+// dotNT4x4Generic is the pure-Go twin of dotNT4x4Tiles, which runs dotNT4x4AVX512 per tile:
+// dotNT2x4Generic with 4 rows of A per tile.
+func dotNT4x4Generic(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int,
+	tiles int) {
+	for i := range 4 * tiles {
 		for j := range 4 {
 			c[i*ldc+j] += dotGeneric(a[i*lda:i*lda+k], b[j*ldb:])
 		}

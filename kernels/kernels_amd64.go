@@ -127,10 +127,10 @@ func gemmBF16x16x16AVX512BF16(a []uint32, b []uint32, c []float32, kp int, ldc i
 //go:noescape
 func packBF16PairsAVX512BF16(dst []uint32, b []float32, ldb int, pairs int)
 
-// dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows
-// of B:
+// dotNT2x4AVX2 adds to tiles 2×4 tiles of C, one below the other, the dot products of
+// 2·tiles rows of A with 4 rows of B:
 //
-//	for i := 0; i < 2; i++ {
+//	for i := 0; i < 2*tiles; i++ {
 //		for j := 0; j < 4; j++ {
 //			var sum float32
 //			for p := 0; p < k; p++ {
@@ -141,13 +141,13 @@ func packBF16PairsAVX512BF16(dst []uint32, b []float32, ldb int, pairs int)
 //	}
 //
 // The sums run in 8 lanes with fused multiply-adds, so results can differ from the loop
-// above in the last bits. Preconditions, not checked: k is a multiple of 8, the rows
-// fit in a and b, and len(c) >= ldc+4. Requires AVX and FMA3.
+// above in the last bits. Preconditions, not checked: k is a multiple of 8, tiles >= 1,
+// the rows fit in a and b, and len(c) >= (2*tiles-1)*ldc+4. Requires AVX and FMA3.
 //
 //go:noescape
-func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int, tiles int)
 
-// dotNT4x4AVX512 is dotNT2x4AVX2 for a 4×4 tile of C, with the sums in 16 lanes:
+// dotNT4x4AVX512 is dotNT2x4AVX2 for one 4×4 tile of C, with the sums in 16 lanes:
 // k must be a multiple of 16 and len(c) >= 3*ldc+4. Requires AVX512F.
 //
 //go:noescape

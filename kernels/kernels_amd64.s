@@ -2492,19 +2492,25 @@ DATA bf16PairIndex<>+60(SB)/2, $0x000f
 DATA bf16PairIndex<>+62(SB)/2, $0x001f
 GLOBL bf16PairIndex<>(SB), RODATA|NOPTR, $64
 
-// func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)
+// func dotNT2x4AVX2(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int, tiles int)
 // Requires: AVX, FMA3
-TEXT ·dotNT2x4AVX2(SB), NOSPLIT, $0-104
-	MOVQ   a_base+0(FP), AX
-	MOVQ   lda+24(FP), CX
-	SHLQ   $0x02, CX
-	LEAQ   (AX)(CX*1), CX
-	MOVQ   b_base+32(FP), DX
-	MOVQ   ldb+56(FP), BX
-	SHLQ   $0x02, BX
-	LEAQ   (BX)(BX*2), SI
-	MOVQ   k+64(FP), DI
-	SHRQ   $0x03, DI
+TEXT ·dotNT2x4AVX2(SB), NOSPLIT, $0-112
+	MOVQ a_base+0(FP), AX
+	MOVQ lda+24(FP), CX
+	SHLQ $0x02, CX
+	MOVQ b_base+32(FP), DX
+	MOVQ ldb+56(FP), BX
+	SHLQ $0x02, BX
+	LEAQ (BX)(BX*2), SI
+	MOVQ k+64(FP), DI
+	SHRQ $0x03, DI
+	MOVQ c_base+72(FP), R8
+	MOVQ ldc+96(FP), R9
+	SHLQ $0x02, R9
+	MOVQ tiles+104(FP), R10
+
+	// One pass per tile: rows 2t and 2t+1 of A and of C.
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -2513,58 +2519,60 @@ TEXT ·dotNT2x4AVX2(SB), NOSPLIT, $0-104
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	MOVQ   DX, R11
+	MOVQ   DI, R12
+	MOVQ   AX, R13
 
 	// Main loop: 16 values of k per pass, which halves the loop overhead per FMA.
 pair:
-	CMPQ        DI, $0x02
+	CMPQ        R12, $0x02
 	JL          single
-	VMOVUPS     (DX), Y8
-	VMOVUPS     (DX)(BX*1), Y9
-	VMOVUPS     (DX)(BX*2), Y10
-	VMOVUPS     (DX)(SI*1), Y11
+	VMOVUPS     (R11), Y8
+	VMOVUPS     (R11)(BX*1), Y9
+	VMOVUPS     (R11)(BX*2), Y10
+	VMOVUPS     (R11)(SI*1), Y11
 	VMOVUPS     (AX), Y12
 	VFMADD231PS Y8, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y11, Y12, Y3
-	VMOVUPS     (CX), Y12
+	VMOVUPS     (AX)(CX*1), Y12
 	VFMADD231PS Y8, Y12, Y4
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y10, Y12, Y6
 	VFMADD231PS Y11, Y12, Y7
-	VMOVUPS     32(DX), Y8
-	VMOVUPS     32(DX)(BX*1), Y9
-	VMOVUPS     32(DX)(BX*2), Y10
-	VMOVUPS     32(DX)(SI*1), Y11
+	VMOVUPS     32(R11), Y8
+	VMOVUPS     32(R11)(BX*1), Y9
+	VMOVUPS     32(R11)(BX*2), Y10
+	VMOVUPS     32(R11)(SI*1), Y11
 	VMOVUPS     32(AX), Y12
 	VFMADD231PS Y8, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y11, Y12, Y3
-	VMOVUPS     32(CX), Y12
+	VMOVUPS     32(AX)(CX*1), Y12
 	VFMADD231PS Y8, Y12, Y4
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y10, Y12, Y6
 	VFMADD231PS Y11, Y12, Y7
 	ADDQ        $0x40, AX
-	ADDQ        $0x40, CX
-	ADDQ        $0x40, DX
-	SUBQ        $0x02, DI
+	ADDQ        $0x40, R11
+	SUBQ        $0x02, R12
 	JMP         pair
 
 single:
-	TESTQ       DI, DI
+	TESTQ       R12, R12
 	JZ          reduce
-	VMOVUPS     (DX), Y8
-	VMOVUPS     (DX)(BX*1), Y9
-	VMOVUPS     (DX)(BX*2), Y10
-	VMOVUPS     (DX)(SI*1), Y11
+	VMOVUPS     (R11), Y8
+	VMOVUPS     (R11)(BX*1), Y9
+	VMOVUPS     (R11)(BX*2), Y10
+	VMOVUPS     (R11)(SI*1), Y11
 	VMOVUPS     (AX), Y12
 	VFMADD231PS Y8, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y11, Y12, Y3
-	VMOVUPS     (CX), Y12
+	VMOVUPS     (AX)(CX*1), Y12
 	VFMADD231PS Y8, Y12, Y4
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y10, Y12, Y6
@@ -2572,24 +2580,26 @@ single:
 
 	// Sum the lanes of each accumulator and add the 4 sums of a row to C.
 reduce:
-	MOVQ         c_base+72(FP), AX
-	MOVQ         ldc+96(FP), CX
-	SHLQ         $0x02, CX
 	VHADDPS      Y1, Y0, Y0
 	VHADDPS      Y3, Y2, Y2
 	VHADDPS      Y2, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X1
 	VADDPS       X1, X0, X0
-	VADDPS       (AX), X0, X0
-	VMOVUPS      X0, (AX)
-	ADDQ         CX, AX
+	VADDPS       (R8), X0, X0
+	VMOVUPS      X0, (R8)
 	VHADDPS      Y5, Y4, Y4
 	VHADDPS      Y7, Y6, Y6
 	VHADDPS      Y6, Y4, Y4
 	VEXTRACTF128 $0x01, Y4, X0
 	VADDPS       X0, X4, X4
-	VADDPS       (AX), X4, X4
-	VMOVUPS      X4, (AX)
+	VADDPS       (R8)(R9*1), X4, X4
+	VMOVUPS      X4, (R8)(R9*1)
+
+	// Next tile: A and C move down 2 rows.
+	LEAQ (R13)(CX*2), AX
+	LEAQ (R8)(R9*2), R8
+	DECQ R10
+	JNZ  tile
 	VZEROUPPER
 	RET
 

@@ -138,7 +138,7 @@ func genDotNT4x4AVX512() {
 		"func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)")
 	Pragma("noescape")
 	Doc(
-		"dotNT4x4AVX512 is dotNT2x4AVX2 for a 4×4 tile of C, with the sums in 16 lanes:",
+		"dotNT4x4AVX512 is dotNT2x4AVX2 for one 4×4 tile of C, with the sums in 16 lanes:",
 		"k must be a multiple of 16 and len(c) >= 3*ldc+4. Requires AVX512F.",
 	)
 	aPtr := Load(Param("a").Base(), GP64())
@@ -210,7 +210,7 @@ func genDotNT4x4AVX512() {
 			VADDPS(hi, acc[i][j].AsY(), sum)
 			s[j] = sum
 		}
-		addRowSums(s, cPtr)
+		addRowSums(s, Mem{Base: cPtr})
 		if i < len(acc)-1 {
 			ADDQ(ldc, cPtr)
 		}

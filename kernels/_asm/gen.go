@@ -343,18 +343,20 @@ func paramAddr(name string) Mem {
 	return basic.Addr
 }
 
-// genDotNT2x4AVX2 emits the 2×4 tile of C += A·Bᵀ for A and B stored with their k dimension
-// contiguous: eight accumulators of 8 lanes each run along k, and are summed across lanes at
-// the end. Per 8 values of k it loads 4 rows of B, streams 2 rows of A and does 8 FMAs.
+// genDotNT2x4AVX2 emits a column of 2×4 tiles of C += A·Bᵀ for A and B stored with their k
+// dimension contiguous: for each tile, eight accumulators of 8 lanes each run along k and are
+// summed across lanes at the end. Per 8 values of k it loads 4 rows of B, streams 2 rows of A
+// and does 8 FMAs. The 4 rows of B are the same for every tile of the column, so they stay in
+// L1 while the rows of A stream past, and one call covers the column.
 func genDotNT2x4AVX2() {
 	TEXT("dotNT2x4AVX2", NOSPLIT,
-		"func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int)")
+		"func(a []float32, lda int, b []float32, ldb int, k int, c []float32, ldc int, tiles int)")
 	Pragma("noescape")
 	Doc(
-		"dotNT2x4AVX2 adds to a 2×4 tile of C the dot products of 2 rows of A with 4 rows",
-		"of B:",
+		"dotNT2x4AVX2 adds to tiles 2×4 tiles of C, one below the other, the dot products of",
+		"2·tiles rows of A with 4 rows of B:",
 		"",
-		"\tfor i := 0; i < 2; i++ {",
+		"\tfor i := 0; i < 2*tiles; i++ {",
 		"\t\tfor j := 0; j < 4; j++ {",
 		"\t\t\tvar sum float32",
 		"\t\t\tfor p := 0; p < k; p++ {",
@@ -365,27 +367,29 @@ func genDotNT2x4AVX2() {
 		"\t}",
 		"",
 		"The sums run in 8 lanes with fused multiply-adds, so results can differ from the loop",
-		"above in the last bits. Preconditions, not checked: k is a multiple of 8, the rows",
-		"fit in a and b, and len(c) >= ldc+4. Requires AVX and FMA3.",
+		"above in the last bits. Preconditions, not checked: k is a multiple of 8, tiles >= 1,",
+		"the rows fit in a and b, and len(c) >= (2*tiles-1)*ldc+4. Requires AVX and FMA3.",
 	)
-	a0 := Load(Param("a").Base(), GP64())
+	aPtr := Load(Param("a").Base(), GP64())
 	lda := Load(Param("lda"), GP64())
 	SHLQ(Imm(2), lda)
-	a1 := GP64()
-	LEAQ(Mem{Base: a0, Index: lda, Scale: 1}, a1)
-	bPtr := Load(Param("b").Base(), GP64())
+	bBase := Load(Param("b").Base(), GP64())
 	ldb := Load(Param("ldb"), GP64())
 	SHLQ(Imm(2), ldb)
 	ldb3 := GP64()
 	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
-	k := Load(Param("k"), GP64())
-	SHRQ(Imm(3), k)
+	k8 := Load(Param("k"), GP64())
+	SHRQ(Imm(3), k8)
+	cPtr := Load(Param("c").Base(), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	tiles := Load(Param("tiles"), GP64())
+	bPtr, kc := GP64(), GP64()
 
 	var acc [2][4]reg.VecVirtual
 	for i := range acc {
 		for j := range acc[i] {
 			acc[i][j] = YMM()
-			VXORPS(acc[i][j], acc[i][j], acc[i][j])
 		}
 	}
 	var bv [4]reg.VecVirtual
@@ -394,55 +398,66 @@ func genDotNT2x4AVX2() {
 	}
 	av := YMM()
 
-	// step emits the 8 FMAs of the 8 values of k at byte offset disp from the pointers.
+	// step emits the 8 FMAs of the 8 values of k at byte offset disp from the pointers. Row 1
+	// of A is lda bytes past row 0.
 	step := func(disp int) {
 		VMOVUPS(Mem{Base: bPtr, Disp: disp}, bv[0])
 		VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 1, Disp: disp}, bv[1])
 		VMOVUPS(Mem{Base: bPtr, Index: ldb, Scale: 2, Disp: disp}, bv[2])
 		VMOVUPS(Mem{Base: bPtr, Index: ldb3, Scale: 1, Disp: disp}, bv[3])
-		for i, ai := range []reg.Register{a0, a1} {
-			VMOVUPS(Mem{Base: ai, Disp: disp}, av)
+		for i, row := range []Mem{{Base: aPtr, Disp: disp},
+			{Base: aPtr, Index: lda, Scale: 1, Disp: disp}} {
+			VMOVUPS(row, av)
 			for j := range bv {
 				VFMADD231PS(bv[j], av, acc[i][j])
 			}
 		}
 	}
 
+	Comment("One pass per tile: rows 2t and 2t+1 of A and of C.")
+	Label("tile")
+	for i := range acc {
+		for j := range acc[i] {
+			VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	MOVQ(bBase, bPtr)
+	MOVQ(k8, kc)
+	aRow := GP64()
+	MOVQ(aPtr, aRow)
+
 	Comment("Main loop: 16 values of k per pass, which halves the loop overhead per FMA.")
 	Label("pair")
-	CMPQ(k, Imm(2))
+	CMPQ(kc, Imm(2))
 	JL(LabelRef("single"))
 	step(0)
 	step(32)
-	ADDQ(Imm(64), a0)
-	ADDQ(Imm(64), a1)
+	ADDQ(Imm(64), aPtr)
 	ADDQ(Imm(64), bPtr)
-	SUBQ(Imm(2), k)
+	SUBQ(Imm(2), kc)
 	JMP(LabelRef("pair"))
 
 	Label("single")
-	TESTQ(k, k)
+	TESTQ(kc, kc)
 	JZ(LabelRef("reduce"))
 	step(0)
 
 	Comment("Sum the lanes of each accumulator and add the 4 sums of a row to C.")
 	Label("reduce")
-	cPtr := Load(Param("c").Base(), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(Imm(2), ldc)
-	for i := range acc {
-		addRowSums(acc[i], cPtr)
-		if i == 0 {
-			ADDQ(ldc, cPtr)
-		}
-	}
+	addRowSums(acc[0], Mem{Base: cPtr})
+	addRowSums(acc[1], Mem{Base: cPtr, Index: ldc, Scale: 1})
+	Comment("Next tile: A and C move down 2 rows.")
+	LEAQ(Mem{Base: aRow, Index: lda, Scale: 2}, aPtr)
+	LEAQ(Mem{Base: cPtr, Index: ldc, Scale: 2}, cPtr)
+	DECQ(tiles)
+	JNZ(LabelRef("tile"))
 	VZEROUPPER()
 	RET()
 }
 
 // addRowSums sums the 8 lanes of each of the 4 accumulators s and adds the 4 sums to the 4
 // floats at c. It overwrites s.
-func addRowSums(s [4]reg.VecVirtual, c reg.Register) {
+func addRowSums(s [4]reg.VecVirtual, c Mem) {
 	// After the three horizontal adds, lane j of each 128-bit half contains the partial sum
 	// of accumulator j over that half.
 	VHADDPS(s[1], s[0], s[0])
@@ -452,6 +467,6 @@ func addRowSums(s [4]reg.VecVirtual, c reg.Register) {
 	VEXTRACTF128(Imm(1), s[0], hi)
 	lo := s[0].AsX()
 	VADDPS(hi, lo, lo)
-	VADDPS(Mem{Base: c}, lo, lo)
-	VMOVUPS(lo, Mem{Base: c})
+	VADDPS(c, lo, lo)
+	VMOVUPS(lo, c)
 }
