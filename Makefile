@@ -5,7 +5,7 @@ PYTHON ?= /usr/bin/python3
 RACE_PKGS = ./tensor/... ./kernels/... ./backend/... ./nn/... ./nasnet/... ./internal/...
 
 .PHONY: all build data eval test vet fmt-check generate generate-check test-asm test-noasm \
-	test-race test-enumerate bench bench-deps parity
+	test-race test-enumerate bench bench-deps parity train-default
 
 all: build
 
@@ -18,6 +18,21 @@ data:
 
 eval: data
 	$(GO) run ./nasnet/cmd/eval --data data
+
+# train-default continues the training run of the next built-in model, which takes more than
+# one working session of a 2-core machine. The run lives in TRAIN_DIR; where it has no
+# checkpoint there yet, it starts from the one kept in nasnet/pretrained/training/.
+TRAIN_DIR ?= $(HOME)/.cache/renas
+TRAIN_RUN = w32-r5
+TRAIN_KEPT = nasnet/pretrained/training/run5-$(TRAIN_RUN).safetensors
+
+train-default: data
+	mkdir -p $(TRAIN_DIR)
+	test -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors || \
+		cp $(TRAIN_KEPT) $(TRAIN_DIR)/$(TRAIN_RUN).safetensors
+	$(GO) run ./nasnet/cmd/train --resume $(TRAIN_DIR)/$(TRAIN_RUN).safetensors --data data \
+		--log $(TRAIN_DIR)/$(TRAIN_RUN).jsonl --plot $(TRAIN_DIR)/$(TRAIN_RUN).png \
+		--eval-limit 2000 --checkpoint-interval 2m
 
 test: vet fmt-check generate-check test-asm test-noasm test-race
 
