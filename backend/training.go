@@ -25,10 +25,11 @@ type Trainer interface {
 	// running = (1 − factor)·running + factor·batch, with the unbiased batch variance.
 	BatchNormForwardTraining(d BatchNormDesc, x, y, gamma, beta, runningMean, runningVar,
 		saveMean, saveInvStd Buffer, factor float32) error
-	// BatchNormBackward computes dx, dgamma and dbeta (all overwritten) from dy, the output
-	// y of the forward pass (for the activation's mask) and the saved statistics.
-	BatchNormBackward(d BatchNormDesc, x, y, dy, gamma, saveMean, saveInvStd, dx, dgamma,
-		dbeta Buffer) error
+	// BatchNormBackward computes dx, dgamma and dbeta (all overwritten) from dy and the saved
+	// statistics. For the activation's mask, a backend reads the output y of the forward
+	// pass, or recomputes it from x, gamma and beta.
+	BatchNormBackward(d BatchNormDesc, x, y, dy, gamma, beta, saveMean, saveInvStd, dx,
+		dgamma, dbeta Buffer) error
 
 	// ReLUBackward computes dx = dy where the forward output y is positive and 0 elsewhere;
 	// dx may be the same buffer as dy.

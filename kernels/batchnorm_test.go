@@ -38,15 +38,30 @@ var vectorLengths = []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100
 // guardedVector returns n values from fill inside sentinel guard bands.
 func guardedVector(n int, fill func() float32) *guarded { return newGuarded(1, n, n, fill) }
 
-// withReLUZeros returns a generator like fill whose values are 0 about one time in eight, so
-// that the y <= 0 case is exercised on exact zeros too.
-func withReLUZeros(rng *rand.Rand, fill func() float32) func() float32 {
+// testReLU is the ReLU of the gradient tests: its output x·2 − 5 is exactly 0 at x = 2.5.
+var testReLU = &NormReLU{Scale: 2, Shift: -5}
+
+// reluInputs returns a generator of inputs in [2, 3) for testReLU, which are 2.5 about one
+// time in eight, so that the mask is exercised on outputs of exactly 0 too.
+func reluInputs(rng *rand.Rand) func() float32 {
 	return func() float32 {
 		if rng.IntN(8) == 0 {
-			return 0
+			return 2.5
 		}
-		return fill()
+		return 2 + rng.Float32()
 	}
+}
+
+// forwardReLUMask returns which of the n inputs in x the forward pass, ScaleShift with
+// testReLU, sends to an output of 0 or less.
+func forwardReLUMask(x *guarded, n int) []bool {
+	y := make([]float32, n)
+	ScaleShift(y, x.data(), testReLU.Scale, testReLU.Shift, true)
+	masked := make([]bool, n)
+	for i, v := range y {
+		masked[i] = v <= 0
+	}
+	return masked
 }
 
 func TestSumSquares(t *testing.T) {
@@ -115,15 +130,15 @@ func TestBatchNormGradSums(t *testing.T) {
 	forEachVectorPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(45, 46))
 		for _, n := range vectorLengths {
-			for _, relu := range []bool{false, true} {
+			for _, relu := range []*NormReLU{nil, testReLU} {
 				dy := guardedVector(n, uniform(rng))
-				x := guardedVector(n, func() float32 { return 2 + rng.Float32() })
-				y := guardedVector(n, withReLUZeros(rng, uniform(rng)))
+				x := guardedVector(n, reluInputs(rng))
+				masked := forwardReLUMask(x, n)
 				const mean = 2.5
-				sumDy, sumDyX := BatchNormGradSums(dy.data(), x.data(), y.data(), mean, relu)
+				sumDy, sumDyX := BatchNormGradSums(dy.data(), x.data(), mean, relu)
 				var want, wantX, scale float64
 				for i := range n {
-					if relu && y.at(0, i) <= 0 {
+					if relu != nil && masked[i] {
 						continue
 					}
 					e := float64(dy.at(0, i))
@@ -131,10 +146,10 @@ func TestBatchNormGradSums(t *testing.T) {
 					wantX += e * float64(x.at(0, i)-mean)
 					scale += math.Abs(e)
 				}
-				label := fmt.Sprintf("BatchNormGradSums n=%d relu=%v", n, relu)
+				label := fmt.Sprintf("BatchNormGradSums n=%d relu=%v", n, relu != nil)
 				assert.InDelta(t, want, sumDy, 1e-12*(scale+1), label+" Σdy")
 				assert.InDelta(t, wantX, sumDyX, 1e-12*(scale+1), label+" Σdy·(x−mean)")
-				for _, v := range []*guarded{dy, x, y} {
+				for _, v := range []*guarded{dy, x} {
 					v.checkUnchanged(t, "input", false, label)
 				}
 			}
@@ -146,19 +161,18 @@ func TestBatchNormGradInput(t *testing.T) {
 	forEachVectorPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(47, 48))
 		for _, n := range vectorLengths {
-			for _, relu := range []bool{false, true} {
+			for _, relu := range []*NormReLU{nil, testReLU} {
 				dy := guardedVector(n, uniform(rng))
-				x := guardedVector(n, func() float32 { return 2 + rng.Float32() })
-				y := guardedVector(n, withReLUZeros(rng, uniform(rng)))
+				x := guardedVector(n, reluInputs(rng))
+				masked := forwardReLUMask(x, n)
 				dx := guardedVector(n, nil)
 				const mean, a, b, c = 2.5, 0.7, -1.3, 0.05
-				BatchNormGradInput(dx.data(), dy.data(), x.data(), y.data(), mean, a, b, c,
-					relu)
-				label := fmt.Sprintf("BatchNormGradInput n=%d relu=%v", n, relu)
+				BatchNormGradInput(dx.data(), dy.data(), x.data(), mean, a, b, c, relu)
+				label := fmt.Sprintf("BatchNormGradInput n=%d relu=%v", n, relu != nil)
 				dx.checkUnchanged(t, "dx outside the vector", true, label)
 				for i := range n {
 					e := float64(dy.at(0, i))
-					if relu && y.at(0, i) <= 0 {
+					if relu != nil && masked[i] {
 						e = 0
 					}
 					want := a*e + b*float64(x.at(0, i)-mean) + c
@@ -171,18 +185,57 @@ func TestBatchNormGradInput(t *testing.T) {
 	})
 }
 
+// TestBatchNormReLUMaskMatchesForward checks on random scales, shifts and inputs near the
+// ReLU's threshold that the gradient kernels pass the gradient exactly where ScaleShift gives
+// a positive output.
+func TestBatchNormReLUMaskMatchesForward(t *testing.T) {
+	forEachVectorPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(49, 50))
+		const n = 1031
+		x, dy, y, dx := make([]float32, n), make([]float32, n), make([]float32, n),
+			make([]float32, n)
+		for trial := range 50 {
+			relu := &NormReLU{Scale: float32(rng.NormFloat64()), Shift: float32(rng.NormFloat64())}
+			// Inputs within a few units in the last place of -Shift/Scale, where the output
+			// crosses 0.
+			threshold := -relu.Shift / relu.Scale
+			for i := range x {
+				x[i] = threshold * (1 + float32(rng.IntN(9)-4)*6e-8)
+				dy[i] = 1
+			}
+			ScaleShift(y, x, relu.Scale, relu.Shift, true)
+			var want float64
+			for _, v := range y {
+				if v > 0 {
+					want++
+				}
+			}
+			sumDy, _ := BatchNormGradSums(dy, x, 0, relu)
+			assert.Equal(t, want, sumDy, "trial %d: gradients passed", trial)
+			BatchNormGradInput(dx, dy, x, 0, 1, 0, 0, relu)
+			for i, v := range dx {
+				if (y[i] > 0) != (v == 1) {
+					t.Fatalf("trial %d: output %v at %d, input gradient %v", trial, y[i], i, v)
+				}
+			}
+		}
+	})
+}
+
 func TestBatchNormKernelsKeepNaNOutputs(t *testing.T) {
 	forEachVectorPath(t, func(t *testing.T) {
 		n := 40
-		dy, x, y := make([]float32, n), make([]float32, n), make([]float32, n)
+		dy, x := make([]float32, n), make([]float32, n)
 		for i := range n {
-			dy[i], x[i], y[i] = 1, 1, -1
+			dy[i], x[i] = 1, -1
 		}
-		y[3] = float32(math.NaN()) // a NaN output passes its gradient, as y > 0 would
-		sumDy, _ := BatchNormGradSums(dy, x, y, 0, true)
+		// The output 0·∞ is NaN, which passes its gradient as a positive output would.
+		x[3] = 0
+		relu := &NormReLU{Scale: float32(math.Inf(1))}
+		sumDy, _ := BatchNormGradSums(dy, x, 0, relu)
 		assert.Equal(t, 1.0, sumDy)
 		dx := make([]float32, n)
-		BatchNormGradInput(dx, dy, x, y, 0, 2, 0, 0, true)
+		BatchNormGradInput(dx, dy, x, 0, 2, 0, 0, relu)
 		assert.Equal(t, float32(2), dx[3])
 		assert.Equal(t, float32(0), dx[4])
 	})
@@ -192,8 +245,8 @@ func TestBatchNormKernelsPanic(t *testing.T) {
 	short, long := make([]float32, 3), make([]float32, 4)
 	assert.PanicsWithValue(t, "kernels: ScaleShift: len(src) = 3 is shorter than 4",
 		func() { ScaleShift(long, short, 1, 0, false) })
-	assert.PanicsWithValue(t, "kernels: BatchNormGradSums: len(y) = 3 is shorter than 4",
-		func() { BatchNormGradSums(long, long, short, 0, true) })
+	assert.PanicsWithValue(t, "kernels: BatchNormGradSums: len(x) = 3 is shorter than 4",
+		func() { BatchNormGradSums(long, short, 0, testReLU) })
 	assert.PanicsWithValue(t, "kernels: BatchNormGradInput: len(x) = 3 is shorter than 4",
-		func() { BatchNormGradInput(long, long, short, long, 0, 1, 1, 1, false) })
+		func() { BatchNormGradInput(long, long, short, 0, 1, 1, 1, nil) })
 }

@@ -155,10 +155,10 @@ type vectorImpl struct {
 	sumSquares     func(x []float32) (sum, sumSq float64)
 	scaleShift     func(dst, src []float32, scale, shift float32)
 	scaleShiftReLU func(dst, src []float32, scale, shift float32)
-	gradSums       func(dy, x, y []float32, mean float32) (sumDy, sumDyX float64)
-	gradSumsReLU   func(dy, x, y []float32, mean float32) (sumDy, sumDyX float64)
-	gradInput      func(dx, dy, x, y []float32, mean, a, b, c float32)
-	gradInputReLU  func(dx, dy, x, y []float32, mean, a, b, c float32)
+	gradSums       func(dy, x []float32, mean float32) (sumDy, sumDyX float64)
+	gradSumsReLU   func(dy, x []float32, mean, scale, shift float32) (sumDy, sumDyX float64)
+	gradInput      func(dx, dy, x []float32, mean, a, b, c float32)
+	gradInputReLU  func(dx, dy, x []float32, mean, a, b, c, scale, shift float32)
 
 	// maxPoolGrad, if not nil, is the 3×3 max-pool gradient with the contract of
 	// maxPoolGrad3x3AVX2; MaxPool3x3Grad falls back to its pure-Go twin otherwise.
@@ -184,17 +184,17 @@ var genericVector = &vectorImpl{
 	scaleShiftReLU: func(dst, src []float32, scale, shift float32) {
 		scaleShiftGeneric(dst, src, scale, shift, true)
 	},
-	gradSums: func(dy, x, y []float32, mean float32) (float64, float64) {
-		return batchNormGradSumsGeneric(dy, x, y, mean, false)
+	gradSums: func(dy, x []float32, mean float32) (float64, float64) {
+		return batchNormGradSumsGeneric(dy, x, mean, nil)
 	},
-	gradSumsReLU: func(dy, x, y []float32, mean float32) (float64, float64) {
-		return batchNormGradSumsGeneric(dy, x, y, mean, true)
+	gradSumsReLU: func(dy, x []float32, mean, scale, shift float32) (float64, float64) {
+		return batchNormGradSumsGeneric(dy, x, mean, &NormReLU{scale, shift})
 	},
-	gradInput: func(dx, dy, x, y []float32, mean, a, b, c float32) {
-		batchNormGradInputGeneric(dx, dy, x, y, mean, a, b, c, false)
+	gradInput: func(dx, dy, x []float32, mean, a, b, c float32) {
+		batchNormGradInputGeneric(dx, dy, x, mean, a, b, c, nil)
 	},
-	gradInputReLU: func(dx, dy, x, y []float32, mean, a, b, c float32) {
-		batchNormGradInputGeneric(dx, dy, x, y, mean, a, b, c, true)
+	gradInputReLU: func(dx, dy, x []float32, mean, a, b, c, scale, shift float32) {
+		batchNormGradInputGeneric(dx, dy, x, mean, a, b, c, &NormReLU{scale, shift})
 	},
 }
 

@@ -230,16 +230,16 @@ func scaleShiftAVX2(dst []float32, src []float32, scale float32, shift float32)
 // batchNormGradSumsAVX2 returns the float64 sums of dy[i] and of dy[i]·(x[i] − mean)
 // over i < len(dy)/8*8.
 // x − mean is rounded to float32 before the product. Requires AVX and FMA3;
-// x and y must be at least as long as dy.
+// x must be at least as long as dy.
 //
 //go:noescape
-func batchNormGradSumsAVX2(dy []float32, x []float32, y []float32, mean float32) (sumDy float64, sumDyX float64)
+func batchNormGradSumsAVX2(dy []float32, x []float32, mean float32) (sumDy float64, sumDyX float64)
 
 // batchNormGradInputAVX2 sets dx[i] = a·dy[i] + b·(x[i] − mean) + c for i < len(dx)/8*8.
-// Requires AVX and FMA3; dy, x and y must be at least as long as dx.
+// Requires AVX and FMA3; dy and x must be at least as long as dx.
 //
 //go:noescape
-func batchNormGradInputAVX2(dx []float32, dy []float32, x []float32, y []float32, mean float32, a float32, b float32, c float32)
+func batchNormGradInputAVX2(dx []float32, dy []float32, x []float32, mean float32, a float32, b float32, c float32)
 
 // scaleShiftReLUAVX2 sets dst[i] = src[i]·scale + shift, then max(·, 0), which keeps NaN,
 // for i < len(dst)/32*32, with one fused multiply-add. Requires AVX and FMA3; src must
@@ -249,15 +249,15 @@ func batchNormGradInputAVX2(dx []float32, dy []float32, x []float32, y []float32
 func scaleShiftReLUAVX2(dst []float32, src []float32, scale float32, shift float32)
 
 // batchNormGradSumsReLUAVX2 returns the float64 sums of dy[i] and of dy[i]·(x[i] − mean)
-// over i < len(dy)/8*8, leaving out the elements whose y[i] is 0 or negative.
+// over i < len(dy)/8*8, leaving out the elements whose output x[i]·scale + shift is 0 or negative.
 // x − mean is rounded to float32 before the product. Requires AVX and FMA3;
-// x and y must be at least as long as dy.
+// x must be at least as long as dy.
 //
 //go:noescape
-func batchNormGradSumsReLUAVX2(dy []float32, x []float32, y []float32, mean float32) (sumDy float64, sumDyX float64)
+func batchNormGradSumsReLUAVX2(dy []float32, x []float32, mean float32, scale float32, shift float32) (sumDy float64, sumDyX float64)
 
-// batchNormGradInputReLUAVX2 sets dx[i] = a·dy[i] + b·(x[i] − mean) + c for i < len(dx)/8*8, with dy[i] taken as 0 where y[i] is 0 or negative.
-// Requires AVX and FMA3; dy, x and y must be at least as long as dx.
+// batchNormGradInputReLUAVX2 sets dx[i] = a·dy[i] + b·(x[i] − mean) + c for i < len(dx)/8*8, with dy[i] taken as 0 where x[i]·scale + shift is 0 or negative.
+// Requires AVX and FMA3; dy and x must be at least as long as dx.
 //
 //go:noescape
-func batchNormGradInputReLUAVX2(dx []float32, dy []float32, x []float32, y []float32, mean float32, a float32, b float32, c float32)
+func batchNormGradInputReLUAVX2(dx []float32, dy []float32, x []float32, mean float32, a float32, b float32, c float32, scale float32, shift float32)

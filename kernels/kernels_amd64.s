@@ -4597,36 +4597,35 @@ done:
 	VZEROUPPER
 	RET
 
-// func batchNormGradSumsAVX2(dy []float32, x []float32, y []float32, mean float32) (sumDy float64, sumDyX float64)
+// func batchNormGradSumsAVX2(dy []float32, x []float32, mean float32) (sumDy float64, sumDyX float64)
 // Requires: AVX, FMA3, SSE2
-TEXT ·batchNormGradSumsAVX2(SB), NOSPLIT, $0-96
+TEXT ·batchNormGradSumsAVX2(SB), NOSPLIT, $0-72
 	MOVQ         dy_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
 	MOVQ         dy_len+8(FP), DX
 	SHRQ         $0x03, DX
-	VBROADCASTSS mean+72(FP), Y0
-	VXORPS       Y1, Y1, Y1
-	VXORPD       Y1, Y1, Y1
-	VXORPD       Y2, Y2, Y2
+	VBROADCASTSS mean+48(FP), Y2
 	VXORPD       Y3, Y3, Y3
 	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
 
 loop:
 	TESTQ        DX, DX
 	JZ           done
-	VMOVUPS      (AX), Y5
-	VMOVUPS      (CX), Y6
-	VSUBPS       Y0, Y6, Y6
-	VCVTPS2PD    X5, Y7
-	VEXTRACTF128 $0x01, Y5, X9
-	VCVTPS2PD    X9, Y5
-	VCVTPS2PD    X6, Y8
-	VEXTRACTF128 $0x01, Y6, X9
-	VCVTPS2PD    X9, Y6
-	VADDPD       Y7, Y1, Y1
-	VFMADD231PD  Y7, Y8, Y2
-	VADDPD       Y5, Y3, Y3
-	VFMADD231PD  Y5, Y6, Y4
+	VMOVUPS      (AX), Y0
+	VMOVUPS      (CX), Y1
+	VSUBPS       Y2, Y1, Y1
+	VCVTPS2PD    X0, Y7
+	VEXTRACTF128 $0x01, Y0, X9
+	VCVTPS2PD    X9, Y0
+	VCVTPS2PD    X1, Y8
+	VEXTRACTF128 $0x01, Y1, X9
+	VCVTPS2PD    X9, Y1
+	VADDPD       Y7, Y3, Y3
+	VFMADD231PD  Y7, Y8, Y4
+	VADDPD       Y0, Y5, Y5
+	VFMADD231PD  Y0, Y1, Y6
 	ADDQ         $0x20, AX
 	ADDQ         $0x20, CX
 	DECQ         DX
@@ -4634,51 +4633,50 @@ loop:
 
 done:
 	VXORPD       Y0, Y0, Y0
-	VXORPD       Y5, Y5, Y5
-	VADDPD       Y3, Y1, Y1
-	VADDPD       Y5, Y0, Y0
-	VADDPD       Y0, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPD       X0, X1, X1
-	VUNPCKHPD    X1, X1, X0
-	VADDSD       X0, X1, X1
-	MOVSD        X1, sumDy+80(FP)
+	VXORPD       Y1, Y1, Y1
+	VADDPD       Y5, Y3, Y3
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y0, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPD       X0, X3, X3
+	VUNPCKHPD    X3, X3, X0
+	VADDSD       X0, X3, X3
+	MOVSD        X3, sumDy+56(FP)
 	VXORPD       Y0, Y0, Y0
 	VXORPD       Y1, Y1, Y1
-	VADDPD       Y4, Y2, Y2
+	VADDPD       Y6, Y4, Y4
 	VADDPD       Y1, Y0, Y0
-	VADDPD       Y0, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPD       X0, X2, X2
-	VUNPCKHPD    X2, X2, X0
-	VADDSD       X0, X2, X2
-	MOVSD        X2, sumDyX+88(FP)
+	VADDPD       Y0, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPD       X0, X4, X4
+	VUNPCKHPD    X4, X4, X0
+	VADDSD       X0, X4, X4
+	MOVSD        X4, sumDyX+64(FP)
 	VZEROUPPER
 	RET
 
-// func batchNormGradInputAVX2(dx []float32, dy []float32, x []float32, y []float32, mean float32, a float32, b float32, c float32)
+// func batchNormGradInputAVX2(dx []float32, dy []float32, x []float32, mean float32, a float32, b float32, c float32)
 // Requires: AVX, FMA3
-TEXT ·batchNormGradInputAVX2(SB), NOSPLIT, $0-112
+TEXT ·batchNormGradInputAVX2(SB), NOSPLIT, $0-88
 	MOVQ         dx_base+0(FP), AX
 	MOVQ         dy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
 	MOVQ         dx_len+8(FP), BX
 	SHRQ         $0x03, BX
-	VBROADCASTSS mean+96(FP), Y0
-	VBROADCASTSS a+100(FP), Y1
-	VBROADCASTSS b+104(FP), Y2
-	VBROADCASTSS c+108(FP), Y3
-	VXORPS       Y4, Y4, Y4
+	VBROADCASTSS mean+72(FP), Y2
+	VBROADCASTSS a+76(FP), Y3
+	VBROADCASTSS b+80(FP), Y4
+	VBROADCASTSS c+84(FP), Y5
 
 loop:
 	TESTQ       BX, BX
 	JZ          done
-	VMOVUPS     (CX), Y4
-	VMOVUPS     (DX), Y5
-	VSUBPS      Y0, Y5, Y5
-	VMOVAPS     Y3, Y6
-	VFMADD231PS Y2, Y5, Y6
-	VFMADD231PS Y1, Y4, Y6
+	VMOVUPS     (CX), Y0
+	VMOVUPS     (DX), Y1
+	VSUBPS      Y2, Y1, Y1
+	VMOVAPS     Y5, Y6
+	VFMADD231PS Y4, Y1, Y6
+	VFMADD231PS Y3, Y0, Y6
 	VMOVUPS     Y6, (AX)
 	ADDQ        $0x20, AX
 	ADDQ        $0x20, CX
@@ -4729,101 +4727,105 @@ done:
 	VZEROUPPER
 	RET
 
-// func batchNormGradSumsReLUAVX2(dy []float32, x []float32, y []float32, mean float32) (sumDy float64, sumDyX float64)
+// func batchNormGradSumsReLUAVX2(dy []float32, x []float32, mean float32, scale float32, shift float32) (sumDy float64, sumDyX float64)
 // Requires: AVX, FMA3, SSE2
-TEXT ·batchNormGradSumsReLUAVX2(SB), NOSPLIT, $0-96
+TEXT ·batchNormGradSumsReLUAVX2(SB), NOSPLIT, $0-80
 	MOVQ         dy_base+0(FP), AX
 	MOVQ         x_base+24(FP), CX
-	MOVQ         y_base+48(FP), DX
-	MOVQ         dy_len+8(FP), BX
-	SHRQ         $0x03, BX
-	VBROADCASTSS mean+72(FP), Y0
-	VXORPS       Y1, Y1, Y1
-	VXORPD       Y2, Y2, Y2
-	VXORPD       Y3, Y3, Y3
-	VXORPD       Y4, Y4, Y4
-	VXORPD       Y5, Y5, Y5
+	MOVQ         dy_len+8(FP), DX
+	SHRQ         $0x03, DX
+	VBROADCASTSS mean+48(FP), Y2
+	VXORPS       Y4, Y4, Y4
+	VBROADCASTSS scale+52(FP), Y5
+	VBROADCASTSS shift+56(FP), Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	VXORPD       Y10, Y10, Y10
 
 loop:
-	TESTQ        BX, BX
+	TESTQ        DX, DX
 	JZ           done
-	VMOVUPS      (AX), Y6
-	VCMPPS       $0x09, (DX), Y1, Y7
-	VANDPS       Y7, Y6, Y6
-	VMOVUPS      (CX), Y7
-	VSUBPS       Y0, Y7, Y7
-	VCVTPS2PD    X6, Y8
-	VEXTRACTF128 $0x01, Y6, X10
-	VCVTPS2PD    X10, Y6
-	VCVTPS2PD    X7, Y9
-	VEXTRACTF128 $0x01, Y7, X10
-	VCVTPS2PD    X10, Y7
-	VADDPD       Y8, Y2, Y2
-	VFMADD231PD  Y8, Y9, Y3
-	VADDPD       Y6, Y4, Y4
-	VFMADD231PD  Y6, Y7, Y5
+	VMOVUPS      (AX), Y0
+	VMOVUPS      (CX), Y1
+	VMOVAPS      Y6, Y3
+	VFMADD231PS  Y1, Y5, Y3
+	VCMPPS       $0x09, Y3, Y4, Y3
+	VANDPS       Y3, Y0, Y0
+	VSUBPS       Y2, Y1, Y1
+	VCVTPS2PD    X0, Y3
+	VEXTRACTF128 $0x01, Y0, X12
+	VCVTPS2PD    X12, Y0
+	VCVTPS2PD    X1, Y11
+	VEXTRACTF128 $0x01, Y1, X12
+	VCVTPS2PD    X12, Y1
+	VADDPD       Y3, Y7, Y7
+	VFMADD231PD  Y3, Y11, Y8
+	VADDPD       Y0, Y9, Y9
+	VFMADD231PD  Y0, Y1, Y10
 	ADDQ         $0x20, AX
 	ADDQ         $0x20, CX
-	ADDQ         $0x20, DX
-	DECQ         BX
+	DECQ         DX
 	JMP          loop
 
 done:
 	VXORPD       Y0, Y0, Y0
 	VXORPD       Y1, Y1, Y1
-	VADDPD       Y4, Y2, Y2
+	VADDPD       Y9, Y7, Y7
 	VADDPD       Y1, Y0, Y0
-	VADDPD       Y0, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPD       X0, X2, X2
-	VUNPCKHPD    X2, X2, X0
-	VADDSD       X0, X2, X2
-	MOVSD        X2, sumDy+80(FP)
+	VADDPD       Y0, Y7, Y7
+	VEXTRACTF128 $0x01, Y7, X0
+	VADDPD       X0, X7, X7
+	VUNPCKHPD    X7, X7, X0
+	VADDSD       X0, X7, X7
+	MOVSD        X7, sumDy+64(FP)
 	VXORPD       Y0, Y0, Y0
 	VXORPD       Y1, Y1, Y1
-	VADDPD       Y5, Y3, Y3
+	VADDPD       Y10, Y8, Y8
 	VADDPD       Y1, Y0, Y0
-	VADDPD       Y0, Y3, Y3
-	VEXTRACTF128 $0x01, Y3, X0
-	VADDPD       X0, X3, X3
-	VUNPCKHPD    X3, X3, X0
-	VADDSD       X0, X3, X3
-	MOVSD        X3, sumDyX+88(FP)
+	VADDPD       Y0, Y8, Y8
+	VEXTRACTF128 $0x01, Y8, X0
+	VADDPD       X0, X8, X8
+	VUNPCKHPD    X8, X8, X0
+	VADDSD       X0, X8, X8
+	MOVSD        X8, sumDyX+72(FP)
 	VZEROUPPER
 	RET
 
-// func batchNormGradInputReLUAVX2(dx []float32, dy []float32, x []float32, y []float32, mean float32, a float32, b float32, c float32)
+// func batchNormGradInputReLUAVX2(dx []float32, dy []float32, x []float32, mean float32, a float32, b float32, c float32, scale float32, shift float32)
 // Requires: AVX, FMA3
-TEXT ·batchNormGradInputReLUAVX2(SB), NOSPLIT, $0-112
+TEXT ·batchNormGradInputReLUAVX2(SB), NOSPLIT, $0-96
 	MOVQ         dx_base+0(FP), AX
 	MOVQ         dy_base+24(FP), CX
 	MOVQ         x_base+48(FP), DX
-	MOVQ         y_base+72(FP), BX
-	MOVQ         dx_len+8(FP), SI
-	SHRQ         $0x03, SI
-	VBROADCASTSS mean+96(FP), Y0
-	VBROADCASTSS a+100(FP), Y1
-	VBROADCASTSS b+104(FP), Y2
-	VBROADCASTSS c+108(FP), Y3
+	MOVQ         dx_len+8(FP), BX
+	SHRQ         $0x03, BX
+	VBROADCASTSS mean+72(FP), Y2
 	VXORPS       Y4, Y4, Y4
+	VBROADCASTSS scale+88(FP), Y5
+	VBROADCASTSS shift+92(FP), Y6
+	VBROADCASTSS a+76(FP), Y7
+	VBROADCASTSS b+80(FP), Y8
+	VBROADCASTSS c+84(FP), Y9
 
 loop:
-	TESTQ       SI, SI
+	TESTQ       BX, BX
 	JZ          done
-	VMOVUPS     (CX), Y5
-	VCMPPS      $0x09, (BX), Y4, Y6
-	VANDPS      Y6, Y5, Y5
-	VMOVUPS     (DX), Y6
-	VSUBPS      Y0, Y6, Y6
-	VMOVAPS     Y3, Y7
-	VFMADD231PS Y2, Y6, Y7
-	VFMADD231PS Y1, Y5, Y7
-	VMOVUPS     Y7, (AX)
+	VMOVUPS     (CX), Y0
+	VMOVUPS     (DX), Y1
+	VMOVAPS     Y6, Y3
+	VFMADD231PS Y1, Y5, Y3
+	VCMPPS      $0x09, Y3, Y4, Y3
+	VANDPS      Y3, Y0, Y0
+	VSUBPS      Y2, Y1, Y1
+	VMOVAPS     Y9, Y3
+	VFMADD231PS Y8, Y1, Y3
+	VFMADD231PS Y7, Y0, Y3
+	VMOVUPS     Y3, (AX)
 	ADDQ        $0x20, AX
 	ADDQ        $0x20, CX
 	ADDQ        $0x20, DX
-	ADDQ        $0x20, BX
-	DECQ        SI
+	DECQ        BX
 	JMP         loop
 
 done:

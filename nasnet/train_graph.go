@@ -168,7 +168,7 @@ func (tr *Trainer) forwardUnit(u *unit, x backend.Buffer) error {
 func (tr *Trainer) backwardUnit(u *unit, x, dOut, dConv, dx backend.Buffer,
 	accumulate bool) error {
 	if err := tr.be.BatchNormBackward(u.norm, u.convOut, u.out, dOut, u.gamma.value,
-		u.saveMean, u.saveInvStd, dConv, u.gamma.grad, u.beta.grad); err != nil {
+		u.beta.value, u.saveMean, u.saveInvStd, dConv, u.gamma.grad, u.beta.grad); err != nil {
 		return err
 	}
 	if err := tr.be.Conv2DBackwardFilter(u.conv, x, dConv, u.weight.grad); err != nil {

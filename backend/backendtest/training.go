@@ -167,7 +167,7 @@ func testBatchNormGradients(t *testing.T, b backend.Trainer) {
 		y, mean, inv := forward()
 		dx, dg, db := zeros(t, b, tensor.Shape{n, c, hw, hw}), vec(), vec()
 		require.NoError(t, b.BatchNormBackward(d, x.buffer(t, b), y, rw.buffer(t, b),
-			gamma.buffer(t, b), mean, inv, dx, dg, db))
+			gamma.buffer(t, b), beta.buffer(t, b), mean, inv, dx, dg, db))
 		name := fmt.Sprintf("activation %d", act)
 		checkGradient(t, name+" dx", x, download(t, b, dx), loss, 1e-3, 5e-3)
 		checkGradient(t, name+" dgamma", gamma, download(t, b, dg), loss, 1e-3, 5e-3)

@@ -66,52 +66,48 @@ func horizontalSumPD(acc [4]reg.VecVirtual) reg.Register {
 
 // genBatchNormGradSumsAVX2 emits the two float64 sums of a batch-normalization backward pass:
 // Σ dy and Σ dy·(x − mean), 8 elements per pass in two pairs of accumulators. With relu, the
-// lanes whose y is 0 or negative are left out, as the gradient of a fused ReLU requires.
+// lanes whose output x·scale + shift is 0 or negative are left out, as the gradient of a fused
+// ReLU requires.
 func genBatchNormGradSumsAVX2(relu bool) {
 	name := "batchNormGradSumsAVX2"
+	signature := "func(dy, x []float32, mean float32) (sumDy, sumDyX float64)"
 	masked := ""
 	if relu {
 		name = "batchNormGradSumsReLUAVX2"
-		masked = ", leaving out the elements whose y[i] is 0 or negative"
+		signature = "func(dy, x []float32, mean, scale, shift float32) (sumDy, sumDyX float64)"
+		masked = ", leaving out the elements whose output x[i]·scale + shift is 0 or negative"
 	}
-	TEXT(name, NOSPLIT, "func(dy, x, y []float32, mean float32) (sumDy, sumDyX float64)")
+	TEXT(name, NOSPLIT, signature)
 	Pragma("noescape")
 	Doc(
 		name+" returns the float64 sums of dy[i] and of dy[i]·(x[i] − mean)",
 		"over i < len(dy)/8*8"+masked+".",
 		"x − mean is rounded to float32 before the product. Requires AVX and FMA3;",
-		"x and y must be at least as long as dy.",
+		"x must be at least as long as dy.",
 	)
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	var y reg.Register
-	if relu {
-		y = Load(Param("y").Base(), GP64())
-	}
 	n := Load(Param("dy").Len(), GP64())
 	SHRQ(Imm(3), n)
-	mean, zero := YMM(), YMM()
-	VBROADCASTSS(paramAddr("mean"), mean)
-	VXORPS(zero, zero, zero)
+	t := newGradientTerms(relu)
 	var g, gx [2]reg.VecVirtual
 	for i := range g {
 		g[i], gx[i] = YMM(), YMM()
 		VXORPD(g[i], g[i], g[i])
 		VXORPD(gx[i], gx[i], gx[i])
 	}
-	e, d, mask := YMM(), YMM(), YMM()
 	e64, d64 := [2]reg.VecVirtual{YMM(), YMM()}, [2]reg.VecVirtual{YMM(), YMM()}
 	half := XMM()
 
 	Label("loop")
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
-	loadGradientTerms(e, d, mask, zero, mean, dy, x, y, relu)
-	VCVTPS2PD(e.AsX(), e64[0])
-	VEXTRACTF128(Imm(1), e, half)
+	t.load(dy, x)
+	VCVTPS2PD(t.e.AsX(), e64[0])
+	VEXTRACTF128(Imm(1), t.e, half)
 	VCVTPS2PD(half, e64[1])
-	VCVTPS2PD(d.AsX(), d64[0])
-	VEXTRACTF128(Imm(1), d, half)
+	VCVTPS2PD(t.d.AsX(), d64[0])
+	VEXTRACTF128(Imm(1), t.d, half)
 	VCVTPS2PD(half, d64[1])
 	for i := range g {
 		VADDPD(e64[i], g[i], g[i])
@@ -119,9 +115,6 @@ func genBatchNormGradSumsAVX2(relu bool) {
 	}
 	ADDQ(Imm(32), dy)
 	ADDQ(Imm(32), x)
-	if relu {
-		ADDQ(Imm(32), y)
-	}
 	DECQ(n)
 	JMP(LabelRef("loop"))
 
@@ -133,18 +126,40 @@ func genBatchNormGradSumsAVX2(relu bool) {
 	RET()
 }
 
-// loadGradientTerms loads 8 elements of the gradient dy into e, zeroed with relu where y is 0
-// or negative (mask is scratch), and of x − mean into d: the terms of both batch-norm
-// gradient kernels.
-func loadGradientTerms(e, d, mask, zero, mean reg.VecVirtual, dy, x, y reg.Register,
-	relu bool) {
-	VMOVUPS(Mem{Base: dy}, e)
+// gradientTerms holds the registers of the terms of both batch-norm gradient kernels: 8
+// elements of dy in e and of x − mean in d. With relu, e is zeroed where the output
+// x·scale + shift is 0 or negative, computed with the fused multiply-add of scaleShiftAVX2 so
+// that the mask is the forward pass's bit for bit.
+type gradientTerms struct {
+	relu                                 bool
+	e, d, mean, mask, zero, scale, shift reg.VecVirtual
+}
+
+// newGradientTerms allocates the registers and loads the parameters mean, and scale and shift
+// with relu.
+func newGradientTerms(relu bool) gradientTerms {
+	t := gradientTerms{relu: relu, e: YMM(), d: YMM(), mean: YMM()}
+	VBROADCASTSS(paramAddr("mean"), t.mean)
 	if relu {
-		VCMPPS(Imm(cmpNGE), Mem{Base: y}, zero, mask)
-		VANDPS(mask, e, e)
+		t.mask, t.zero, t.scale, t.shift = YMM(), YMM(), YMM(), YMM()
+		VXORPS(t.zero, t.zero, t.zero)
+		VBROADCASTSS(paramAddr("scale"), t.scale)
+		VBROADCASTSS(paramAddr("shift"), t.shift)
 	}
-	VMOVUPS(Mem{Base: x}, d)
-	VSUBPS(mean, d, d)
+	return t
+}
+
+// load loads the terms of the 8 elements at dy and x.
+func (t gradientTerms) load(dy, x reg.Register) {
+	VMOVUPS(Mem{Base: dy}, t.e)
+	VMOVUPS(Mem{Base: x}, t.d)
+	if t.relu {
+		VMOVAPS(t.shift, t.mask)
+		VFMADD231PS(t.d, t.scale, t.mask)
+		VCMPPS(Imm(cmpNGE), t.mask, t.zero, t.mask)
+		VANDPS(t.mask, t.e, t.e)
+	}
+	VSUBPS(t.mean, t.d, t.d)
 }
 
 // zeroPD returns a new YMM register set to zero.
@@ -155,52 +170,46 @@ func zeroPD() reg.VecVirtual {
 }
 
 // genBatchNormGradInputAVX2 emits the input gradient of a batch-normalization backward pass,
-// dx = a·dy + b·(x − mean) + c, 8 elements per pass. With relu, dy counts as 0 where y is 0 or
-// negative.
+// dx = a·dy + b·(x − mean) + c, 8 elements per pass. With relu, dy counts as 0 where the output
+// x·scale + shift is 0 or negative.
 func genBatchNormGradInputAVX2(relu bool) {
 	name := "batchNormGradInputAVX2"
+	signature := "func(dx, dy, x []float32, mean, a, b, c float32)"
 	masked := ""
 	if relu {
 		name = "batchNormGradInputReLUAVX2"
-		masked = ", with dy[i] taken as 0 where y[i] is 0 or negative"
+		signature = "func(dx, dy, x []float32, mean, a, b, c, scale, shift float32)"
+		masked = ", with dy[i] taken as 0 where x[i]·scale + shift is 0 or negative"
 	}
-	TEXT(name, NOSPLIT, "func(dx, dy, x, y []float32, mean, a, b, c float32)")
+	TEXT(name, NOSPLIT, signature)
 	Pragma("noescape")
 	Doc(
 		name+" sets dx[i] = a·dy[i] + b·(x[i] − mean) + c for i < len(dx)/8*8"+masked+".",
-		"Requires AVX and FMA3; dy, x and y must be at least as long as dx.",
+		"Requires AVX and FMA3; dy and x must be at least as long as dx.",
 	)
 	dx := Load(Param("dx").Base(), GP64())
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	var y reg.Register
-	if relu {
-		y = Load(Param("y").Base(), GP64())
-	}
 	n := Load(Param("dx").Len(), GP64())
 	SHRQ(Imm(3), n)
-	mean, a, b, c, zero := YMM(), YMM(), YMM(), YMM(), YMM()
-	VBROADCASTSS(paramAddr("mean"), mean)
+	terms := newGradientTerms(relu)
+	a, b, c := YMM(), YMM(), YMM()
 	VBROADCASTSS(paramAddr("a"), a)
 	VBROADCASTSS(paramAddr("b"), b)
 	VBROADCASTSS(paramAddr("c"), c)
-	VXORPS(zero, zero, zero)
-	e, d, mask, t := YMM(), YMM(), YMM(), YMM()
+	t := YMM()
 
 	Label("loop")
 	TESTQ(n, n)
 	JZ(LabelRef("done"))
-	loadGradientTerms(e, d, mask, zero, mean, dy, x, y, relu)
+	terms.load(dy, x)
 	VMOVAPS(c, t)
-	VFMADD231PS(b, d, t)
-	VFMADD231PS(a, e, t)
+	VFMADD231PS(b, terms.d, t)
+	VFMADD231PS(a, terms.e, t)
 	VMOVUPS(t, Mem{Base: dx})
 	ADDQ(Imm(32), dx)
 	ADDQ(Imm(32), dy)
 	ADDQ(Imm(32), x)
-	if relu {
-		ADDQ(Imm(32), y)
-	}
 	DECQ(n)
 	JMP(LabelRef("loop"))
 

@@ -280,7 +280,8 @@ func (tr *Trainer) Backward(grad []float32) error {
 	for k := len(tr.convs) - 1; k >= 0; k-- {
 		l := tr.convs[k]
 		if err := tr.be.BatchNormBackward(l.norm, l.convOut, l.out, dOut, l.gamma.value,
-			l.saveMean, l.saveInvStd, l.dConv, l.gamma.grad, l.beta.grad); err != nil {
+			l.beta.value, l.saveMean, l.saveInvStd, l.dConv, l.gamma.grad,
+			l.beta.grad); err != nil {
 			return err
 		}
 		x := tr.x
