@@ -52,15 +52,18 @@ func (c LoopConfig) Validate() error {
 		return fmt.Errorf("warm-up epochs must be from 0 to the %d epochs, got %d", c.Epochs,
 			c.WarmupEpochs)
 	case !(c.LR > 0) || math.IsInf(c.LR, 0):
-		return fmt.Errorf("learning rate must be positive, got %v", c.LR)
+		return fmt.Errorf("learning rate must be a positive finite number, got %v", c.LR)
 	case c.Train.BatchSize <= 0:
 		return fmt.Errorf("batch size must be positive, got %d", c.Train.BatchSize)
 	case c.Train.Optimizer != SGD && c.Train.Optimizer != Adam:
 		return fmt.Errorf("unknown optimizer %d", c.Train.Optimizer)
-	case c.Train.LabelSmoothing < 0 || c.Train.LabelSmoothing >= 1:
+	case !(c.Train.LabelSmoothing >= 0 && c.Train.LabelSmoothing < 1):
 		return fmt.Errorf("label smoothing must be in [0, 1), got %v", c.Train.LabelSmoothing)
-	case c.Train.WeightDecay < 0:
-		return fmt.Errorf("weight decay must be 0 or positive, got %v", c.Train.WeightDecay)
+	case !(c.Train.WeightDecay >= 0) || math.IsInf(float64(c.Train.WeightDecay), 1):
+		return fmt.Errorf("weight decay must be 0 or a positive finite number, got %v",
+			c.Train.WeightDecay)
+	case !(c.Train.Momentum >= 0 && c.Train.Momentum < 1):
+		return fmt.Errorf("momentum must be in [0, 1), got %v", c.Train.Momentum)
 	case !(c.Train.GradClipNorm >= 0) || math.IsInf(float64(c.Train.GradClipNorm), 1):
 		return fmt.Errorf("gradient clipping norm must be 0 or a positive finite number, "+
 			"got %v", c.Train.GradClipNorm)

@@ -242,6 +242,15 @@ func TestNewTrainLoopRejectsBadConfig(t *testing.T) {
 		{"batch above set", func(c *LoopConfig) { c.Train.BatchSize = 4 }, "fewer than"},
 		{"smoothing 1", func(c *LoopConfig) { c.Train.LabelSmoothing = 1 }, "smoothing"},
 		{"negative clip", func(c *LoopConfig) { c.Train.GradClipNorm = -1 }, "clipping norm"},
+		{"infinite lr", func(c *LoopConfig) { c.LR = math.Inf(1) }, "positive finite"},
+		{"NaN momentum", func(c *LoopConfig) { c.Train.Momentum = float32(math.NaN()) },
+			"momentum"},
+		{"NaN weight decay", func(c *LoopConfig) {
+			c.Train.WeightDecay = float32(math.NaN())
+		}, "weight decay"},
+		{"NaN smoothing", func(c *LoopConfig) {
+			c.Train.LabelSmoothing = float32(math.NaN())
+		}, "smoothing"},
 	} {
 		cfg := smallestLoopConfig()
 		c.change(&cfg)

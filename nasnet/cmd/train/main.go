@@ -221,16 +221,17 @@ func checkFlags(cfg *config) error {
 		return fmt.Errorf("--epochs must be positive, got %d", lc.Epochs)
 	case lc.Train.BatchSize <= 0:
 		return fmt.Errorf("--batch-size must be positive, got %d", lc.Train.BatchSize)
-	case !(lc.LR > 0):
-		return fmt.Errorf("--lr must be positive, got %v", lc.LR)
+	case !(lc.LR > 0) || math.IsInf(lc.LR, 1):
+		return fmt.Errorf("--lr must be a positive finite number, got %v", lc.LR)
 	case lc.WarmupEpochs < 0 || lc.WarmupEpochs > lc.Epochs:
 		return fmt.Errorf("--warmup-epochs must be from 0 to --epochs %d, got %d", lc.Epochs,
 			lc.WarmupEpochs)
-	case lc.Train.Momentum < 0 || lc.Train.Momentum >= 1:
+	case !(lc.Train.Momentum >= 0 && lc.Train.Momentum < 1):
 		return fmt.Errorf("--momentum must be in [0, 1), got %v", lc.Train.Momentum)
-	case lc.Train.WeightDecay < 0:
-		return fmt.Errorf("--weight-decay must be 0 or positive, got %v", lc.Train.WeightDecay)
-	case lc.Train.LabelSmoothing < 0 || lc.Train.LabelSmoothing >= 1:
+	case !(lc.Train.WeightDecay >= 0) || math.IsInf(float64(lc.Train.WeightDecay), 1):
+		return fmt.Errorf("--weight-decay must be 0 or a positive finite number, got %v",
+			lc.Train.WeightDecay)
+	case !(lc.Train.LabelSmoothing >= 0 && lc.Train.LabelSmoothing < 1):
 		return fmt.Errorf("--label-smoothing must be in [0, 1), got %v",
 			lc.Train.LabelSmoothing)
 	case !(lc.Train.GradClipNorm >= 0) || math.IsInf(float64(lc.Train.GradClipNorm), 1):
