@@ -140,7 +140,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 	fs.StringVar(&cfg.out, "out", "",
 		"training checkpoint (.safetensors), rewritten after every epoch; the weights alone "+
-			"go to the same name ending in .weights.safetensors (default: --resume, else "+
+			"go to the same name ending in .weights.safetensors, and a lock beside it ending in "+
+			".lock keeps a second run from writing it (default: --resume, else "+
 			"renas/train/width<W>-seed<S>.safetensors in the user cache folder)")
 	fs.StringVar(&cfg.resume, "resume", "",
 		"continue the run stored in this training checkpoint; flags that change training "+
@@ -411,6 +412,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", o.flag, err)
 		}
 	}
+	release, err := lockOutput(out)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer release()
 	if cfg.resume != "" {
 		var missing []string
 		for _, name := range []string{"log", "plot", "export", "eval-limit"} {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -376,4 +377,25 @@ func assertSameLogits(t *testing.T, a, b *nasnet.Network) {
 		logits[k] = append([]float32(nil), out.Float32s()...)
 	}
 	assert.Equal(t, logits[0], logits[1])
+}
+
+// TestSecondRunOnSameCheckpointFails holds the lock of a checkpoint as a running train would
+// and checks that a second run on it stops before the data is read.
+func TestSecondRunOnSameCheckpointFails(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run.safetensors")
+	release, err := lockOutput(out)
+	require.NoError(t, err)
+	defer release()
+	_, _, err = runCommand(t, context.Background(), "--out", out, "--data",
+		filepath.Join(dir, "no-data"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("another train run (process %d) is writing %s",
+		os.Getpid(), out))
+
+	release()
+	_, _, err = runCommand(t, context.Background(), "--out", out, "--data",
+		filepath.Join(dir, "no-data"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CIFAR-10 data", "after the lock ends")
 }
