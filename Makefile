@@ -27,6 +27,9 @@ TRAIN_RUN = w32-r5
 TRAIN_KEPT = nasnet/pretrained/training/run5-$(TRAIN_RUN).safetensors
 
 train-default: data
+	@test -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors || test -f $(TRAIN_KEPT) || { \
+		echo "train-default: $(TRAIN_DIR) has no $(TRAIN_RUN).safetensors and" \
+			"$(TRAIN_KEPT) is missing; set TRAIN_KEPT to a training checkpoint"; exit 1; }
 	mkdir -p $(TRAIN_DIR)
 	test -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors || \
 		cp $(TRAIN_KEPT) $(TRAIN_DIR)/$(TRAIN_RUN).safetensors
