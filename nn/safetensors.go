@@ -153,8 +153,13 @@ func readSafetensorsFile[T any](path string, read func(io.Reader, int64) (T, err
 	if err != nil {
 		return zero, err
 	}
-	if !st.Mode().IsRegular() {
+	switch {
+	case st.IsDir():
+		return zero, fmt.Errorf("%s: %w: a folder, not a file", path, ErrSafetensors)
+	case !st.Mode().IsRegular():
 		return zero, fmt.Errorf("%s: %w: not a regular file", path, ErrSafetensors)
+	case st.Size() == 0:
+		return zero, fmt.Errorf("%s: %w: empty file", path, ErrSafetensors)
 	}
 	out, err := read(bufio.NewReader(f), st.Size())
 	if err != nil {

@@ -300,3 +300,16 @@ func TestReadSafetensorsFileRejectsDevices(t *testing.T) {
 	require.ErrorIs(t, err, ErrSafetensors)
 	assert.ErrorContains(t, err, "not a regular file")
 }
+
+func TestReadSafetensorsFileNamesFolderAndEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	_, err := ReadSafetensorsFile(dir)
+	require.ErrorIs(t, err, ErrSafetensors)
+	assert.ErrorContains(t, err, dir+": invalid safetensors file: a folder, not a file")
+
+	empty := filepath.Join(dir, "empty.safetensors")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	_, err = ReadSafetensorsFile(empty)
+	require.ErrorIs(t, err, ErrSafetensors)
+	assert.ErrorContains(t, err, empty+": invalid safetensors file: empty file")
+}

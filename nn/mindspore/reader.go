@@ -521,6 +521,9 @@ func ReadFile(path string) ([]*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: %w: a folder, not a file", path, ErrFormat)
+	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrFormat)
 	}

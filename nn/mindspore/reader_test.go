@@ -332,3 +332,11 @@ func TestReadFileRejectsEmptyFile(t *testing.T) {
 	require.ErrorIs(t, err, ErrFormat)
 	assert.ErrorContains(t, err, "empty file")
 }
+
+func TestReadFileRejectsFolder(t *testing.T) {
+	dir := t.TempDir()
+	_, err := ReadFile(dir)
+	require.ErrorIs(t, err, ErrFormat)
+	assert.ErrorContains(t, err, dir+": ")
+	assert.ErrorContains(t, err, "a folder, not a file")
+}
