@@ -75,6 +75,10 @@ func networkFromRaw(path string, raw []nn.RawTensor, cell *nasbench.Spec, width 
 			return nil, fmt.Errorf("%s: no 4-D conv1.weight to take the width from", path)
 		}
 	}
+	if stored, ok := widthOf(raw); ok && stored != width {
+		return nil, fmt.Errorf("%s: the checkpoint holds a width-%d network, not width %d; "+
+			"leave out --width to use the checkpoint's", path, stored, width)
+	}
 	net, err := newNetwork(cell, width, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -130,6 +130,8 @@ func TestEvalBadInput(t *testing.T) {
 		{"wrong shape", []string{"--checkpoint", wrongShape},
 			"linear.bias: checkpoint [11], model [10]"},
 		{"wrong name", []string{"--checkpoint", wrongName}, "1 missing (linear.bias)"},
+		{"other width", []string{"--checkpoint", wrongName, "--width", "16"},
+			"the checkpoint holds a width-8 network, not width 16"},
 		{"garbage", []string{"--checkpoint", garbage}, "invalid safetensors file"},
 		{"format", []string{"--checkpoint", filepath.Join(dir, "x.pt")},
 			"unsupported checkpoint format"},
