@@ -57,13 +57,15 @@ func run(args []string, stderr io.Writer) error {
 	}
 	archive := *from
 	if _, err := os.Stat(archive); err != nil {
+		local := archive
 		archive = filepath.Join(*out, cifar10.ArchiveName)
-		fmt.Fprintf(stderr, "fetchdata: downloading %s\n", *url)
+		fmt.Fprintf(stderr, "fetchdata: no archive at %s (--from); downloading %s\n", local,
+			*url)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		bar := progressbar.DefaultBytes(-1, "download")
 		if err := cifar10.Download(ctx, *url, archive, *md5, bar); err != nil {
-			return err
+			return fmt.Errorf("%w (without a network, give a local copy of the archive with --from)", err)
 		}
 		bar.Finish()
 	}
