@@ -65,7 +65,8 @@ func run(args []string, stderr io.Writer) error {
 		defer stop()
 		bar := progressbar.DefaultBytes(-1, "download")
 		if err := cifar10.Download(ctx, *url, archive, *md5, bar); err != nil {
-			return fmt.Errorf("%w (without a network, give a local copy of the archive with --from)", err)
+			return fmt.Errorf("%w (without a network, give a local copy of the archive "+
+				"with --from)", err)
 		}
 		bar.Finish()
 	}
