@@ -61,8 +61,8 @@ func gemmF32x5x16AVX2FMA(a []float32, b []float32, ldb int, c []float32, kc int,
 //		}
 //	}
 //
-// Each product is added with one fused multiply-add, so results can differ from the loop
-// above in the last bits. Preconditions, not checked: kc >= 0, len(a) >= 6*kc,
+// Each product is added with one fused multiply-add, so results can differ from the
+// loop above in the last bits. Preconditions, not checked: kc >= 0, len(a) >= 6*kc,
 // len(b) >= (kc-1)*ldb+16 if kc > 0, ldc >= 16 and len(c) >= 5*ldc+16.
 // Requires AVX and FMA3. Dispatch selects it only when AVX2 and FMA3 are both present.
 //
