@@ -567,6 +567,10 @@ func evalCount(cfg *config, test *cifar10.Set) int {
 }
 
 func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.TrainLoop, error) {
+	if n := train.Len(); n < cfg.loop.Train.BatchSize {
+		return nil, fmt.Errorf("--batch-size %d is larger than the %d training images",
+			cfg.loop.Train.BatchSize, n)
+	}
 	if cfg.resume == "" && cfg.checkpoint != "" {
 		width := cfg.loop.Width
 		if !cfg.set["width"] {

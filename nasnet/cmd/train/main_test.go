@@ -399,3 +399,15 @@ func TestSecondRunOnSameCheckpointFails(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CIFAR-10 data", "after the lock ends")
 }
+
+func TestBatchLargerThanTrainingSet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: unpacks the CIFAR-10 archive")
+	}
+	data := unpackCIFAR10(t)
+	_, _, err := runCommand(t, context.Background(), "--data", data, "--width", "4",
+		"--batch-size", "32", "--limit-train", "16", "--quiet", "--out",
+		filepath.Join(t.TempDir(), "run.safetensors"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--batch-size 32 is larger than the 16 training images")
+}
