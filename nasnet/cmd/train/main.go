@@ -458,6 +458,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if loop.Epoch() == cfg.loop.Epochs {
 		log.Info("the checkpoint already contains every epoch; writing the weights only",
 			"checkpoint", out)
+		if cfg.plotPath != "" {
+			if err := plot.WriteCurvesFile(cfg.plotPath, loop.History()); err != nil {
+				return fmt.Errorf("--plot: %w", err)
+			}
+		}
 	}
 
 	logFile, err := openLog(cfg, loop.History())

@@ -306,9 +306,12 @@ func TestTrainAndResume(t *testing.T) {
 	require.NoError(t, err)
 	first := full[:bytes.IndexByte(full, '\n')+1]
 	require.NoError(t, os.WriteFile(logPath, append(slices.Clone(first), `{"epo`...), 0o644))
+	plotPath := filepath.Join(dir, "whole.png")
+	require.NoError(t, os.Remove(plotPath))
 	_, stderr, err := runCommand(t, context.Background(), args("whole", "--resume", whole)...)
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "already contains every epoch")
+	assert.FileExists(t, plotPath, "the finished run's curves are drawn again")
 	assertLogEpochs(t, logPath, 1, 2, 3)
 	repaired, err := os.ReadFile(logPath)
 	require.NoError(t, err)
