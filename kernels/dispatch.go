@@ -168,6 +168,8 @@ type vectorImpl struct {
 	// allAboveNegInf, if not nil, is the check of max-pool inputs with the contract of
 	// allAboveNegInfAVX2.
 	allAboveNegInf func(x []float32) bool
+	// copyRows, if not nil, is the strided row copy with the contract of copyRowsAVX2.
+	copyRows func(dst []float32, ds int, src []float32, w, h int)
 	// f16to32 and f32to16, if not nil, are the binary16 conversions with the contracts of
 	// float16ToFloat32F16C and float32ToFloat16F16C.
 	f16to32 func(dst []float32, src []uint16)

@@ -86,6 +86,7 @@ var avx2Vector = &vectorImpl{
 	maxPoolGrad:    maxPoolGrad3x3AVX2,
 	max3:           max3AVX2,
 	allAboveNegInf: allAboveNegInfAVX2,
+	copyRows:       copyRowsAVX2,
 }
 
 // asmVectorImpls returns the assembly element-wise kernels that this CPU supports, with the

@@ -178,6 +178,13 @@ func winogradOutputAVX2(out []float32, offs []int, rs int, m []float32, ld int, 
 //go:noescape
 func winogradGradAVX2(dm []float32, ld int, rows []float32, rs int, blocks int)
 
+// copyRowsAVX2 sets dst[y*ds+x] = src[y*w+x] for y < h and x < w. Preconditions, not
+// checked: w is a positive multiple of 8, h >= 1, ds >= w, len(src) >= h*w and
+// len(dst) >= (h-1)*ds+w. Requires AVX.
+//
+//go:noescape
+func copyRowsAVX2(dst []float32, ds int, src []float32, w int, h int)
+
 // maxPoolGrad3x3AVX2 adds the gradient dy (h×w) of a 3×3, stride-1 max pool to three
 // planes dxp[j*ps:], where xp is the input padded by one pixel on every side and every
 // plane has row stride ws: output (r, q) covers xp[(r+i)*ws+q+j] for i, j < 3, and its

@@ -4278,6 +4278,34 @@ done:
 	VZEROUPPER
 	RET
 
+// func copyRowsAVX2(dst []float32, ds int, src []float32, w int, h int)
+// Requires: AVX
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), AX
+	MOVQ ds+24(FP), CX
+	SHLQ $0x02, CX
+	MOVQ src_base+32(FP), DX
+	MOVQ w+56(FP), BX
+	SHRQ $0x03, BX
+	MOVQ h+64(FP), SI
+
+row:
+	MOVQ AX, DI
+	MOVQ BX, R8
+
+chunk:
+	VMOVUPS (DX), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x20, DX
+	ADDQ    $0x20, DI
+	DECQ    R8
+	JNZ     chunk
+	ADDQ    CX, AX
+	DECQ    SI
+	JNZ     row
+	VZEROUPPER
+	RET
+
 // func maxPoolGrad3x3AVX2(dxp []float32, ps int, xp []float32, ws int, dy []float32, h int, w int)
 // Requires: AVX
 TEXT ·maxPoolGrad3x3AVX2(SB), NOSPLIT, $0-104

@@ -300,10 +300,24 @@ func (l winoLayout) fillPadded(padded []float32, im WinogradImages, i0, n, c int
 	plane := im.H * im.W
 	for i := range n {
 		x := im.X[(i0+i)*im.XStride+c*plane:][:plane]
-		dst := padded[i*l.pw*l.ph+im.Pad*l.pw+im.Pad:]
-		for y := range im.H {
-			copy(dst[y*l.pw:][:im.W], x[y*im.W:])
-		}
+		copyRows(padded[i*l.pw*l.ph+im.Pad*l.pw+im.Pad:], l.pw, x, im.W, im.H)
+	}
+}
+
+// copyRows sets dst[y*ds+x] = src[y*w+x] for y < h and x < w, with the assembly copy where
+// w is a multiple of 8. It panics if dst or src is too short.
+func copyRows(dst []float32, ds int, src []float32, w, h int) {
+	if w <= 0 || h <= 0 {
+		return
+	}
+	_ = src[h*w-1]
+	_ = dst[(h-1)*ds+w-1]
+	if k := activeVector.Load(); k.copyRows != nil && w%8 == 0 && ds >= w {
+		k.copyRows(dst, ds, src, w, h)
+		return
+	}
+	for y := range h {
+		copy(dst[y*ds:][:w], src[y*w:])
 	}
 }
 

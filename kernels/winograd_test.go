@@ -262,3 +262,31 @@ func TestNewWinogradF43PacksLikePackA(t *testing.T) {
 		}
 	})
 }
+
+// TestCopyRows checks the strided row copy on every vector path against element-by-element
+// copies, with guard values around and between the destination rows.
+func TestCopyRows(t *testing.T) {
+	forEachVectorPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(61, 62))
+		for _, w := range []int{1, 7, 8, 13, 16, 24, 32, 40} {
+			for _, h := range []int{1, 2, 5, 33} {
+				for _, ds := range []int{w, w + 1, w + 9} {
+					src := guardedVector(h*w, uniform(rng))
+					dst := newGuarded(h, w, ds, nil)
+					copyRows(dst.data(), ds, src.data(), w, h)
+					label := fmt.Sprintf("w=%d h=%d ds=%d", w, h, ds)
+					src.checkUnchanged(t, "src", false, label)
+					dst.checkUnchanged(t, "dst outside the rows", true, label)
+					for y := range h {
+						for x := range w {
+							if got, want := dst.at(y, x), src.at(0, y*w+x); got != want {
+								t.Fatalf("%s: dst[%d][%d] = %v, want %v", label, y, x, got,
+									want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}

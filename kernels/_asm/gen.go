@@ -55,6 +55,7 @@ func main() {
 	genWinogradInputAVX2()
 	genWinogradOutputAVX2()
 	genWinogradGradAVX2()
+	genCopyRowsAVX2()
 	genMaxPoolGrad3x3AVX2()
 	genMax3AVX2()
 	genAllAboveNegInfAVX2()

@@ -407,3 +407,41 @@ func genWinogradGradAVX2() {
 	VZEROUPPER()
 	RET()
 }
+
+// genCopyRowsAVX2 emits the copy of h contiguous rows of w floats into rows ds floats apart,
+// 8 floats per move. It fills the interior of the zero-padded input planes of the Winograd
+// transforms, where one copy call per row of 8 to 32 floats cost more than the copy itself.
+func genCopyRowsAVX2() {
+	TEXT("copyRowsAVX2", NOSPLIT, "func(dst []float32, ds int, src []float32, w int, h int)")
+	Pragma("noescape")
+	Doc(
+		"copyRowsAVX2 sets dst[y*ds+x] = src[y*w+x] for y < h and x < w. Preconditions, not",
+		"checked: w is a positive multiple of 8, h >= 1, ds >= w, len(src) >= h*w and",
+		"len(dst) >= (h-1)*ds+w. Requires AVX.",
+	)
+	dst := Load(Param("dst").Base(), GP64())
+	ds := Load(Param("ds"), GP64())
+	SHLQ(Imm(2), ds)
+	src := Load(Param("src").Base(), GP64())
+	w := Load(Param("w"), GP64())
+	SHRQ(Imm(3), w)
+	h := Load(Param("h"), GP64())
+	d, k := GP64(), GP64()
+	v := YMM()
+
+	Label("row")
+	MOVQ(dst, d)
+	MOVQ(w, k)
+	Label("chunk")
+	VMOVUPS(Mem{Base: src}, v)
+	VMOVUPS(v, Mem{Base: d})
+	ADDQ(Imm(32), src)
+	ADDQ(Imm(32), d)
+	DECQ(k)
+	JNZ(LabelRef("chunk"))
+	ADDQ(ds, dst)
+	DECQ(h)
+	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
