@@ -25,11 +25,8 @@ func SgemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float3
 	impl := activeGemm.Load()
 	kv := k / impl.ntK * impl.ntK
 	mTiles, nTiles := m/impl.ntMR*impl.ntMR, n/impl.ntNR*impl.ntNR
-	for pc := 0; pc < kv; pc += gemmNTKC {
+	for pc := 0; mTiles > 0 && pc < kv; pc += gemmNTKC {
 		kc := min(gemmNTKC, kv-pc)
-		if mTiles == 0 {
-			break
-		}
 		for j := 0; j < nTiles; j += impl.ntNR {
 			impl.dotNT(a[pc:], lda, b[j*ldb+pc:], ldb, kc, c[j:], ldc, mTiles/impl.ntMR)
 		}
