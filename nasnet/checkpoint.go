@@ -76,8 +76,8 @@ func networkFromRaw(path string, raw []nn.RawTensor, cell *nasbench.Spec, width 
 		}
 	}
 	if stored, ok := widthOf(raw); ok && stored != width {
-		return nil, fmt.Errorf("%s: the checkpoint holds a width-%d network, not width %d; "+
-			"leave out --width to use the checkpoint's", path, stored, width)
+		return nil, fmt.Errorf("%s: the checkpoint holds a width-%d network, not width %d "+
+			"(leave out --width to use the checkpoint's)", path, stored, width)
 	}
 	net, err := newNetwork(cell, width, 0)
 	if err != nil {
