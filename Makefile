@@ -19,23 +19,28 @@ data:
 eval: data
 	$(GO) run ./nasnet/cmd/eval --data data
 
-# train-default continues the training run of the next built-in model, which takes more than
-# one working session of a 2-core machine. The run lives in TRAIN_DIR; where it has no
-# checkpoint there yet, it starts from the one kept in nasnet/pretrained/training/.
+# train-default runs the training of the next built-in model, which takes more than one
+# working session of a 2-core machine. The run lives in TRAIN_DIR: the target resumes the
+# checkpoint there, or copies the one kept in nasnet/pretrained/training/ there first, or
+# starts the run with TRAIN_FLAGS where neither exists.
 TRAIN_DIR ?= $(HOME)/.cache/renas
-TRAIN_RUN = w32-r5
-TRAIN_KEPT = nasnet/pretrained/training/run5-$(TRAIN_RUN).safetensors
+TRAIN_RUN = w64-r6
+TRAIN_KEPT = nasnet/pretrained/training/run6-$(TRAIN_RUN).safetensors
+TRAIN_FLAGS = --width 64 --epochs 50 --warmup-epochs 1 --lr 0.1 --batch-size 128 --seed 6
+TRAIN_OUTPUTS = --data data --log $(TRAIN_DIR)/$(TRAIN_RUN).jsonl \
+	--plot $(TRAIN_DIR)/$(TRAIN_RUN).png --eval-limit 2000 --checkpoint-interval 2m
 
 train-default: data
-	@test -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors || test -f $(TRAIN_KEPT) || { \
-		echo "train-default: $(TRAIN_DIR) has no $(TRAIN_RUN).safetensors and" \
-			"$(TRAIN_KEPT) is missing; set TRAIN_KEPT to a training checkpoint"; exit 1; }
 	mkdir -p $(TRAIN_DIR)
-	test -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors || \
-		cp $(TRAIN_KEPT) $(TRAIN_DIR)/$(TRAIN_RUN).safetensors
-	$(GO) run ./nasnet/cmd/train --resume $(TRAIN_DIR)/$(TRAIN_RUN).safetensors --data data \
-		--log $(TRAIN_DIR)/$(TRAIN_RUN).jsonl --plot $(TRAIN_DIR)/$(TRAIN_RUN).png \
-		--eval-limit 2000 --checkpoint-interval 2m
+	if [ ! -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors ] && [ -f $(TRAIN_KEPT) ]; then \
+		cp $(TRAIN_KEPT) $(TRAIN_DIR)/$(TRAIN_RUN).safetensors; fi
+	if [ -f $(TRAIN_DIR)/$(TRAIN_RUN).safetensors ]; then \
+		$(GO) run ./nasnet/cmd/train --resume $(TRAIN_DIR)/$(TRAIN_RUN).safetensors \
+			$(TRAIN_OUTPUTS); \
+	else \
+		$(GO) run ./nasnet/cmd/train $(TRAIN_FLAGS) \
+			--out $(TRAIN_DIR)/$(TRAIN_RUN).safetensors $(TRAIN_OUTPUTS); \
+	fi
 
 test: vet fmt-check generate-check test-asm test-noasm test-race
 
