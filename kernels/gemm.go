@@ -227,9 +227,9 @@ type bSource interface {
 // aliasingStride is a row stride in floats (4 KiB). The rows of a B panel whose stride is a
 // multiple of it all map to one set of a 32 KiB 8-way L1 cache. In L2 they map to one
 // sixty-fourth of the sets, which hold L2 size / 4 KiB such rows. A panel of more rows is
-// reloaded from L3 for each tile. On a 2-core AMD EPYC (Zen 3, 512 KiB of L2) the products of 32×32 planes
-// then ran at 50-65 % of their speed on a packed copy. With 1 MiB of L2 (Zen 4), the 256
-// rows of a panel fit, and reading them in place was faster.
+// reloaded from L3 for each tile. On a 2-core AMD EPYC (Zen 3, 512 KiB of L2) the products
+// of 32×32 planes then ran at 50-65 % of their speed on a packed copy. With 1 MiB of L2
+// (Zen 4), the 256 rows of a panel fit, and reading them in place was faster.
 const aliasingStride = 1024
 
 // packAliased reports whether a panel of kc rows ldb floats apart is packed because its rows
