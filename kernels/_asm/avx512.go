@@ -102,32 +102,7 @@ func genFMAPeakAVX512() {
 		"returns the sum of lane 0 of the 12 accumulators. Requires AVX512F.",
 	)
 
-	n := Load(Param("n"), GP64())
-	x, y := ZMM(), ZMM()
-	VBROADCASTSS(paramAddr("x"), x)
-	VBROADCASTSS(paramAddr("y"), y)
-	var acc [fmaPeakChains]reg.VecVirtual
-	for c := range acc {
-		acc[c] = ZMM()
-		VPXORD(acc[c], acc[c], acc[c])
-	}
-
-	Label("loop")
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	for c := range acc {
-		VFMADD231PS(x, y, acc[c])
-	}
-	DECQ(n)
-	JMP(LabelRef("loop"))
-
-	Label("done")
-	for c := 1; c < fmaPeakChains; c++ {
-		VADDSS(acc[c].AsX(), acc[0].AsX(), acc[0].AsX())
-	}
-	Store(acc[0].AsX(), ReturnIndex(0))
-	VZEROUPPER()
-	RET()
+	fmaPeakBody(ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) })
 }
 
 // genDotNT4x4AVX512 emits the 4×4 dot-product tile of SgemmNT on ZMM registers. It keeps 16

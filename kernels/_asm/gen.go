@@ -306,14 +306,20 @@ func genFMAPeakAVX2FMA() {
 		"of one core. Requires AVX and FMA3.",
 	)
 
+	fmaPeakBody(YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) })
+}
+
+// fmaPeakBody emits the body of an FMA throughput probe. It takes its registers from newReg,
+// clears each accumulator with zero and returns the sum of the accumulators' lane 0.
+func fmaPeakBody(newReg func() reg.VecVirtual, zero func(reg.VecVirtual)) {
 	n := Load(Param("n"), GP64())
-	x, y := YMM(), YMM()
+	x, y := newReg(), newReg()
 	VBROADCASTSS(paramAddr("x"), x)
 	VBROADCASTSS(paramAddr("y"), y)
 	var acc [fmaPeakChains]reg.VecVirtual
 	for c := range acc {
-		acc[c] = YMM()
-		VXORPS(acc[c], acc[c], acc[c])
+		acc[c] = newReg()
+		zero(acc[c])
 	}
 
 	Label("loop")
