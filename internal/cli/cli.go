@@ -40,6 +40,18 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// ParseFlagsNoArgs parses args as ParseFlags does, for a command that takes flags only. It
+// returns an error naming the first argument left after the flags.
+func ParseFlagsNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	return nil
+}
+
 // AvailableMemory returns the memory that the kernel reports as available to new
 // allocations (MemAvailable in /proc/meminfo), in bytes, and false where that is unknown.
 func AvailableMemory() (int64, bool) {

@@ -30,6 +30,19 @@ func TestParseFlagsOneLineErrors(t *testing.T) {
 	assert.Equal(t, 1, usage, "usage printed once for --help")
 }
 
+func TestParseFlagsNoArgsRejectsArgument(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	limit := fs.Int("limit", 0, "a limit")
+
+	require.NoError(t, ParseFlagsNoArgs(fs, []string{"--limit", "3"}))
+	assert.Equal(t, 3, *limit)
+	err := ParseFlagsNoArgs(fs, []string{"--limit", "4", "extra"})
+	require.Error(t, err)
+	assert.Equal(t, `unexpected argument "extra" (flags start with --)`, err.Error())
+	err = ParseFlagsNoArgs(fs, []string{"--bogus"})
+	assert.ErrorContains(t, err, "(see --help)")
+}
+
 func TestAvailableMemory(t *testing.T) {
 	n, ok := AvailableMemory()
 	if !ok {

@@ -97,11 +97,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			"accuracy.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := cli.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlagsNoArgs(fs, args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
 	switch {
 	case cfg.batchSize <= 0:

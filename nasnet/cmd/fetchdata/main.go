@@ -45,7 +45,7 @@ func run(args []string, stderr io.Writer) error {
 			"MD5. A folder that already contains the test set is left as it is.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := cli.ParseFlags(fs, args); err != nil {
+	if err := cli.ParseFlagsNoArgs(fs, args); err != nil {
 		return err
 	}
 	if _, err := cifar10.LoadTest(*out); err == nil {
