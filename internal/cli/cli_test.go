@@ -36,9 +36,11 @@ func TestParseFlagsNoArgsRejectsArgument(t *testing.T) {
 
 	require.NoError(t, ParseFlagsNoArgs(fs, []string{"--limit", "3"}))
 	assert.Equal(t, 3, *limit)
+
 	err := ParseFlagsNoArgs(fs, []string{"--limit", "4", "extra"})
 	require.Error(t, err)
 	assert.Equal(t, `unexpected argument "extra" (flags start with --)`, err.Error())
+
 	err = ParseFlagsNoArgs(fs, []string{"--bogus"})
 	assert.ErrorContains(t, err, "(see --help)")
 }
