@@ -65,9 +65,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.checkpoint, "checkpoint", "",
-		"weights to evaluate: a .safetensors file or a MindSpore .ckpt file, whose optimizer "+
-			"state is ignored; without it, the built-in width-32 model, unless --width or "+
-			"--cell asks for another network, which is then randomly initialised")
+		fmt.Sprintf("weights to evaluate: a .safetensors file or a MindSpore .ckpt file, "+
+			"whose optimizer state is ignored; without it, the built-in width-%d model, "+
+			"unless --width or --cell asks for another network, which is then randomly "+
+			"initialised", pretrained.Model.Width))
 	fs.StringVar(&cfg.data, "data", "data",
 		"CIFAR-10 binary data: a folder with cifar-10-batches-bin/ or the .tar.gz archive")
 	fs.StringVar(&cfg.platform, "platform", "CPU", "backend to run on: CPU, GPU or Ascend")
