@@ -18,17 +18,38 @@ const CropPadding = 4
 // the image is padded with black pixels (value 0, before normalization), the 32×32 window
 // whose top-left corner is row Y, column X of the padded 40×40 image is kept, and the window
 // is mirrored left to right when Flip is set.
+//
+// When Cutout is positive, a Cutout×Cutout square of the result is then set to 0 in all three
+// channels after normalization, which is the data set's per-channel mean, as in DeVries and
+// Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout"
+// (arXiv:1708.04552, 2017). The square starts ⌊Cutout/2⌋ rows above row CutoutY and ⌊Cutout/2⌋
+// columns left of column CutoutX of the output image, and it is clipped at the image border.
+// An even side thus has its centre at the lower and right one of the two middle pixels.
 type Augmentation struct {
 	Y, X int // 0 to 2·CropPadding
 	Flip bool
+	// Cutout is the side of the square in pixels, or 0 for no cutout.
+	Cutout int
+	// CutoutY and CutoutX are the row and column of the square's centre in the output image,
+	// 0 to ImageSize−1.
+	CutoutY, CutoutX int
 }
 
 // DrawAugmentation draws the crop offsets and the flip of one image from r, in that order:
-// Y, X uniform in [0, 2·CropPadding] and Flip with probability 1/2.
-func DrawAugmentation(r *rand.Rand) Augmentation {
+// Y, X uniform in [0, 2·CropPadding] and Flip with probability 1/2. When cutout is positive,
+// it then draws the centre of a cutout square of that side in pixels: CutoutY and CutoutX,
+// uniform in [0, ImageSize). With cutout 0 it draws nothing more, so runs without cutout keep
+// the data order and augmentation that they had before cutout existed.
+func DrawAugmentation(r *rand.Rand, cutout int) Augmentation {
 	y := r.IntN(2*CropPadding + 1)
 	x := r.IntN(2*CropPadding + 1)
-	return Augmentation{Y: y, X: x, Flip: r.IntN(2) == 1}
+	a := Augmentation{Y: y, X: x, Flip: r.IntN(2) == 1}
+	if cutout > 0 {
+		a.Cutout = cutout
+		a.CutoutY = r.IntN(ImageSize)
+		a.CutoutX = r.IntN(ImageSize)
+	}
+	return a
 }
 
 // normalized[c][b] is pixel value b of channel c after cifar10.Set.Normalize, computed with
@@ -45,7 +66,7 @@ var normalized = func() (t [3][256]float32) {
 
 // Augment writes image img (cifar10.ImageBytes bytes, planes R, G, B) into dst as normalized
 // CHW float32 planes, transformed by a. A pixel taken from the padding is black, which
-// normalizes to −Mean[c]/Std[c].
+// normalizes to −Mean[c]/Std[c], and a pixel of the cutout square is 0.
 func Augment(dst []float32, img []byte, a Augmentation) {
 	const side = ImageSize
 	for c := range 3 {
@@ -77,6 +98,30 @@ func Augment(dst []float32, img []byte, a Augmentation) {
 			}
 		}
 	}
+	applyCutout(dst, a)
+}
+
+// applyCutout sets the cutout square of a, clipped at the image border, to 0 in the three
+// planes of dst.
+func applyCutout(dst []float32, a Augmentation) {
+	if a.Cutout <= 0 {
+		return
+	}
+	const side = ImageSize
+	top := a.CutoutY - a.Cutout/2
+	left := a.CutoutX - a.Cutout/2
+	bottom := min(top+a.Cutout, side)
+	right := min(left+a.Cutout, side)
+	top, left = max(top, 0), max(left, 0)
+	if top >= bottom || left >= right {
+		return
+	}
+	for c := range 3 {
+		plane := dst[c*side*side : (c+1)*side*side]
+		for y := top; y < bottom; y++ {
+			clear(plane[y*side+left : y*side+right])
+		}
+	}
 }
 
 // epochPlan is the image order and the augmentation of every image of one training epoch.
@@ -88,13 +133,14 @@ type epochPlan struct {
 }
 
 // drawEpochPlan shuffles the n images of a training set and draws the augmentation of the
-// first used images, in batch order. All randomness of an epoch comes from r here, before
-// any batch is prepared, so the batches do not depend on how the loader goroutine is
-// scheduled and r's state after the call is the state at the epoch's end.
-func drawEpochPlan(r *rand.Rand, n, used int) epochPlan {
+// first used images, in batch order, with cutout squares of side cutout (0: none). All
+// randomness of an epoch comes from r here, before any batch is prepared, so the batches do
+// not depend on how the loader goroutine is scheduled and r's state after the call is the
+// state at the epoch's end.
+func drawEpochPlan(r *rand.Rand, n, used, cutout int) epochPlan {
 	p := epochPlan{order: r.Perm(n), augs: make([]Augmentation, used)}
 	for i := range p.augs {
-		p.augs[i] = DrawAugmentation(r)
+		p.augs[i] = DrawAugmentation(r, cutout)
 	}
 	return p
 }

@@ -118,7 +118,7 @@ func TestDrawAugmentationCoversRange(t *testing.T) {
 	var ys, xs [2*CropPadding + 1]int
 	flips := 0
 	for range draws {
-		a := DrawAugmentation(r)
+		a := DrawAugmentation(r, 0)
 		require.True(t, a.Y >= 0 && a.Y <= 2*CropPadding, "Y = %d", a.Y)
 		require.True(t, a.X >= 0 && a.X <= 2*CropPadding, "X = %d", a.X)
 		ys[a.Y]++
@@ -136,9 +136,9 @@ func TestDrawAugmentationCoversRange(t *testing.T) {
 }
 
 func TestEpochPlanIsSeeded(t *testing.T) {
-	a := drawEpochPlan(rand.New(rand.NewPCG(5, dataStream)), 100, 96)
-	b := drawEpochPlan(rand.New(rand.NewPCG(5, dataStream)), 100, 96)
-	c := drawEpochPlan(rand.New(rand.NewPCG(6, dataStream)), 100, 96)
+	a := drawEpochPlan(rand.New(rand.NewPCG(5, dataStream)), 100, 96, 0)
+	b := drawEpochPlan(rand.New(rand.NewPCG(5, dataStream)), 100, 96, 0)
+	c := drawEpochPlan(rand.New(rand.NewPCG(6, dataStream)), 100, 96, 0)
 	assert.Equal(t, a, b)
 	assert.NotEqual(t, a.order, c.order)
 	assert.Len(t, a.order, 100)
@@ -155,7 +155,7 @@ func TestEpochPlanIsSeeded(t *testing.T) {
 func TestBatchLoaderIgnoresTiming(t *testing.T) {
 	const n, batch = 40, 8
 	set := randomSet(7, n)
-	plan := drawEpochPlan(rand.New(rand.NewPCG(8, dataStream)), n, n/batch*batch)
+	plan := drawEpochPlan(rand.New(rand.NewPCG(8, dataStream)), n, n/batch*batch, 0)
 	want := make([]float32, cifar10.ImageBytes)
 	for _, delay := range []time.Duration{0, 2 * time.Millisecond} {
 		loader := startBatchLoader(context.Background(), set, plan, batch, 0)
@@ -180,7 +180,7 @@ func TestBatchLoaderIgnoresTiming(t *testing.T) {
 
 func TestBatchLoaderStopsEarly(t *testing.T) {
 	set := randomSet(9, 64)
-	plan := drawEpochPlan(rand.New(rand.NewPCG(9, dataStream)), 64, 64)
+	plan := drawEpochPlan(rand.New(rand.NewPCG(9, dataStream)), 64, 64, 0)
 	loader := startBatchLoader(context.Background(), set, plan, 8, 0)
 	<-loader.ready
 	loader.stop() // must return although the goroutine waits to send the next batch
@@ -191,4 +191,185 @@ func TestBatchLoaderStopsEarly(t *testing.T) {
 	for range loader.ready {
 	}
 	loader.stop()
+}
+
+// referenceCutout sets the pixels of img (CHW planes) inside the cutout square of a to 0, one
+// pixel at a time: row y is inside when CutoutY−⌊Cutout/2⌋ ≤ y < CutoutY−⌊Cutout/2⌋+Cutout,
+// and column x likewise.
+func referenceCutout(img []float32, a Augmentation) {
+	first := func(centre int) int { return centre - a.Cutout/2 }
+	for c := range 3 {
+		for y := range 32 {
+			for x := range 32 {
+				insideRow := y >= first(a.CutoutY) && y < first(a.CutoutY)+a.Cutout
+				insideColumn := x >= first(a.CutoutX) && x < first(a.CutoutX)+a.Cutout
+				if insideRow && insideColumn {
+					img[c*1024+y*32+x] = 0
+				}
+			}
+		}
+	}
+}
+
+func TestAugmentCutoutMatchesReference(t *testing.T) {
+	set := randomSet(31, 1)
+	got := make([]float32, cifar10.ImageBytes)
+	for _, c := range []struct {
+		side, row, column int
+		pixels            int // pixels of the square inside the image
+	}{
+		{1, 0, 0, 1},
+		{1, 31, 31, 1},
+		{1, 17, 4, 1},
+		{2, 0, 0, 1},
+		{2, 31, 31, 4},
+		{7, 0, 0, 16},
+		{7, 31, 0, 16},
+		{7, 0, 31, 16},
+		{7, 15, 16, 49},
+		{7, 3, 28, 49},
+		{16, 16, 16, 256},
+		{16, 31, 31, 81},
+		{16, 0, 31, 72},
+		{16, 1, 30, 90},
+		{16, 8, 24, 256},
+		{32, 16, 16, 1024},
+		{32, 0, 0, 256},
+		{32, 31, 5, 357},
+	} {
+		for _, crop := range []Augmentation{{Y: 4, X: 4}, {Y: 0, X: 8, Flip: true},
+			{Y: 7, X: 1}} {
+			a := crop
+			a.Cutout, a.CutoutY, a.CutoutX = c.side, c.row, c.column
+			Augment(got, set.Image(0), a)
+			want := referenceAugment(set.Image(0), crop)
+			referenceCutout(want, a)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v: value %d (channel %d, row %d, column %d) is %v, want %v",
+						a, i, i/1024, i/32%32, i%32, got[i], want[i])
+				}
+			}
+			for ch := range 3 {
+				zeros := 0
+				for _, v := range got[ch*1024 : (ch+1)*1024] {
+					if math.Float32bits(v) == 0 {
+						zeros++
+					}
+				}
+				assert.Equal(t, c.pixels, zeros, "%+v: zeros in channel %d", a, ch)
+			}
+		}
+	}
+}
+
+func TestAugmentCutoutZeroChangesNothing(t *testing.T) {
+	set := randomSet(32, 1)
+	a := Augmentation{Y: 2, X: 6, Flip: true, CutoutY: 10, CutoutX: 20}
+	got := make([]float32, cifar10.ImageBytes)
+	Augment(got, set.Image(0), a)
+	assert.Equal(t, referenceAugment(set.Image(0), a), got)
+}
+
+func TestAugmentDoesNotAllocate(t *testing.T) {
+	set := randomSet(33, 1)
+	dst := make([]float32, cifar10.ImageBytes)
+	a := Augmentation{Y: 1, X: 7, Flip: true, Cutout: 16, CutoutY: 3, CutoutX: 29}
+	allocs := testing.AllocsPerRun(20, func() { Augment(dst, set.Image(0), a) })
+	assert.Zero(t, allocs)
+}
+
+// replayOldDraw replays the draws of one augmentation as they were before cutout existed:
+// Y, X and Flip, with nothing drawn after them.
+func replayOldDraw(r *rand.Rand) Augmentation {
+	y := r.IntN(2*CropPadding + 1)
+	x := r.IntN(2*CropPadding + 1)
+	flip := r.IntN(2) == 1
+	return Augmentation{Y: y, X: x, Flip: flip}
+}
+
+func requireSameState(t *testing.T, want, got *rand.PCG) {
+	t.Helper()
+	wantState, err := want.MarshalBinary()
+	require.NoError(t, err)
+	gotState, err := got.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, wantState, gotState, "generator state")
+}
+
+// TestDrawAugmentationWithoutCutoutKeepsDraws checks that cutout 0 draws the numbers that
+// runs started before cutout existed drew, so their checkpoints resume bit for bit.
+func TestDrawAugmentationWithoutCutoutKeepsDraws(t *testing.T) {
+	pcg, replayPCG := rand.NewPCG(3, 4), rand.NewPCG(3, 4)
+	r, replay := rand.New(pcg), rand.New(replayPCG)
+	for i := range 1000 {
+		require.Equal(t, replayOldDraw(replay), DrawAugmentation(r, 0), "draw %d", i)
+	}
+	requireSameState(t, replayPCG, pcg)
+
+	pcg, replayPCG = rand.NewPCG(5, dataStream), rand.NewPCG(5, dataStream)
+	plan := drawEpochPlan(rand.New(pcg), 100, 96, 0)
+	replay = rand.New(replayPCG)
+	assert.Equal(t, replay.Perm(100), plan.order)
+	for i, a := range plan.augs {
+		require.Equal(t, replayOldDraw(replay), a, "image %d", i)
+	}
+	requireSameState(t, replayPCG, pcg)
+}
+
+func TestDrawAugmentationCutoutDrawsCentreLast(t *testing.T) {
+	pcg, replayPCG := rand.NewPCG(6, 7), rand.NewPCG(6, 7)
+	plan := drawEpochPlan(rand.New(pcg), 50, 48, 16)
+	replay := rand.New(replayPCG)
+	assert.Equal(t, replay.Perm(50), plan.order)
+	for i, a := range plan.augs {
+		want := replayOldDraw(replay)
+		want.Cutout = 16
+		want.CutoutY = replay.IntN(ImageSize)
+		want.CutoutX = replay.IntN(ImageSize)
+		require.Equal(t, want, a, "image %d", i)
+	}
+	requireSameState(t, replayPCG, pcg)
+}
+
+func TestDrawAugmentationCutoutCoversImage(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	const draws = 32000
+	var rows, columns [ImageSize]int
+	for range draws {
+		a := DrawAugmentation(r, 7)
+		require.Equal(t, 7, a.Cutout)
+		require.True(t, a.CutoutY >= 0 && a.CutoutY < ImageSize, "CutoutY = %d", a.CutoutY)
+		require.True(t, a.CutoutX >= 0 && a.CutoutX < ImageSize, "CutoutX = %d", a.CutoutX)
+		rows[a.CutoutY]++
+		columns[a.CutoutX]++
+	}
+	// Each row and column has probability 1/32: 1,000 expected, standard deviation about 31.
+	for i := range rows {
+		assert.InDelta(t, 1000, rows[i], 150, "CutoutY = %d", i)
+		assert.InDelta(t, 1000, columns[i], 150, "CutoutX = %d", i)
+	}
+}
+
+func TestBatchLoaderAppliesCutout(t *testing.T) {
+	const n, batch = 16, 4
+	set := randomSet(10, n)
+	plan := drawEpochPlan(rand.New(rand.NewPCG(11, dataStream)), n, n, 12)
+	loader := startBatchLoader(context.Background(), set, plan, batch, 0)
+	defer loader.stop()
+	want := make([]float32, cifar10.ImageBytes)
+	b := 0
+	for bt := range loader.ready {
+		for i := range batch {
+			k := b*batch + i
+			require.Equal(t, 12, plan.augs[k].Cutout)
+			copy(want, referenceAugment(set.Image(plan.order[k]), plan.augs[k]))
+			referenceCutout(want, plan.augs[k])
+			require.Equal(t, want, bt.data[i*cifar10.ImageBytes:(i+1)*cifar10.ImageBytes],
+				"batch %d image %d", b, i)
+		}
+		loader.release(bt)
+		b++
+	}
+	assert.Equal(t, n/batch, b)
 }

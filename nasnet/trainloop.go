@@ -37,8 +37,11 @@ type LoopConfig struct {
 	// LR is the peak learning rate, reached at the end of the warm-up.
 	LR float64
 	// Seed seeds the initial weights and the order and augmentation of the training data.
-	Seed  uint64
-	Train TrainConfig
+	Seed uint64
+	// Cutout is the side in pixels of the square that Cutout augmentation sets to 0, the mean
+	// after normalization, in every training image (see Augmentation). Zero turns it off.
+	Cutout int
+	Train  TrainConfig
 }
 
 // Validate returns an error naming the first invalid field.
@@ -53,6 +56,8 @@ func (c LoopConfig) Validate() error {
 			c.WarmupEpochs)
 	case !(c.LR > 0) || math.IsInf(c.LR, 0):
 		return fmt.Errorf("learning rate must be a positive finite number, got %v", c.LR)
+	case c.Cutout < 0 || c.Cutout > ImageSize:
+		return fmt.Errorf("cutout must be from 0 to %d pixels, got %d", ImageSize, c.Cutout)
 	case c.Train.BatchSize <= 0:
 		return fmt.Errorf("batch size must be positive, got %d", c.Train.BatchSize)
 	case c.Train.Optimizer != SGD && c.Train.Optimizer != Adam:
@@ -291,7 +296,7 @@ func (l *TrainLoop) trainEpoch(ctx context.Context, opt RunOptions, m *EpochMetr
 		}
 		l.epochStart = state
 	}
-	plan := drawEpochPlan(l.rng, l.train.Len(), l.steps*n)
+	plan := drawEpochPlan(l.rng, l.train.Len(), l.steps*n, l.cfg.Cutout)
 	start := time.Now()
 	lastSave := start
 	loader := startBatchLoader(ctx, l.train, plan, n, l.step)
@@ -383,7 +388,8 @@ func (l *TrainLoop) evaluate(opt RunOptions, m *EpochMetrics) error {
 //   - one tensor per LoopConfig field, the completed epochs, the number of training images
 //     and the format version. Each is a uint64 stored as four float32 values, its 16-bit
 //     halves from the lowest up, so every value survives exactly. Float fields store their
-//     IEEE-754 bits;
+//     IEEE-754 bits. The fields added after format 1 was fixed (optionalLoopFields) are
+//     stored only when not zero, so that older checkpoints read them as zero;
 //   - train.rng: the data generator's rand.PCG.MarshalBinary bytes, one per float32, as
 //     they were before the epoch in progress drew its order and augmentation;
 //   - for a checkpoint written inside an epoch, the steps done of it (train.step) and their
@@ -471,6 +477,7 @@ var optionalLoopFields = []struct {
 	{"train.precision", func(r *loopRecord) any { return &r.cfg.Train.Precision }},
 	{"train.loss_scale", func(r *loopRecord) any { return &r.cfg.Train.LossScale }},
 	{"train.loss_scale_window", func(r *loopRecord) any { return &r.cfg.Train.LossScaleWindow }},
+	{"train.cutout", func(r *loopRecord) any { return &r.cfg.Cutout }},
 }
 
 // fieldBits returns the bits of the field that p points to.

@@ -3,9 +3,12 @@ package nasnet
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,6 +254,10 @@ func TestNewTrainLoopRejectsBadConfig(t *testing.T) {
 		{"NaN smoothing", func(c *LoopConfig) {
 			c.Train.LabelSmoothing = float32(math.NaN())
 		}, "smoothing"},
+		{"negative cutout", func(c *LoopConfig) { c.Cutout = -1 },
+			"cutout must be from 0 to 32 pixels, got -1"},
+		{"cutout above image", func(c *LoopConfig) { c.Cutout = 33 },
+			"cutout must be from 0 to 32 pixels, got 33"},
 	} {
 		cfg := smallestLoopConfig()
 		c.change(&cfg)
@@ -427,4 +434,134 @@ func TestLoadCheckpointReadsTrainingCheckpoint(t *testing.T) {
 		require.NoError(t, err, "optimizer %d", opt)
 		assert.Equal(t, l.Network().Conv1.Weight.Float32s(), net.Conv1.Weight.Float32s())
 	}
+}
+
+// TestTrainLoopCutoutResumeIsBitIdentical resumes a run with cutout from a checkpoint written
+// inside an epoch and from one written between epochs. Both must end with the weights of an
+// uninterrupted run, which differ from those of the same run without cutout.
+func TestTrainLoopCutoutResumeIsBitIdentical(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains for 26 steps, about half a minute under -race")
+	}
+	cfg := smallestLoopConfig()
+	cfg.Epochs, cfg.Cutout = 2, 8
+	set := randomSet(41, 7) // 3 steps per epoch
+	dir := t.TempDir()
+	train := func(cfg LoopConfig) map[string]*tensor.Tensor {
+		be, err := cpu.New(2)
+		require.NoError(t, err)
+		l, err := NewTrainLoop(be, cfg, set)
+		require.NoError(t, err)
+		require.NoError(t, l.Run(context.Background(), RunOptions{}))
+		return trainState(t, l)
+	}
+	want := train(cfg)
+	plain := cfg
+	plain.Cutout = 0
+	without := train(plain)
+	changed := 0
+	for name, w := range want {
+		if !slices.Equal(w.Float32s(), without[name].Float32s()) {
+			changed++
+		}
+	}
+	assert.Positive(t, changed, "tensors that cutout changes")
+
+	for _, c := range []struct {
+		name     string
+		interval time.Duration
+		epoch    int // completed epochs in the checkpoint
+		step     int // steps of the next epoch in the checkpoint
+	}{
+		{"inside an epoch", time.Nanosecond, 1, 2},
+		{"between epochs", 0, 1, 0},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".safetensors")
+		be, err := cpu.New(2)
+		require.NoError(t, err)
+		l, err := NewTrainLoop(be, cfg, set)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		err = l.Run(ctx, RunOptions{Checkpoint: path, CheckpointInterval: c.interval,
+			OnStep: func(p StepProgress) {
+				if p.Epoch == 2 && p.Step == 2 {
+					cancel()
+				}
+			}})
+		cancel()
+		require.ErrorIs(t, err, context.Canceled, c.name)
+		info, err := ReadCheckpointInfo(path)
+		require.NoError(t, err, c.name)
+		assert.Equal(t, CheckpointInfo{Config: cfg, Epoch: c.epoch, Step: c.step,
+			TrainImages: 7}, info, c.name)
+
+		be, err = cpu.New(2)
+		require.NoError(t, err)
+		resumed, err := ResumeTrainLoop(be, path, cfg, set)
+		require.NoError(t, err, c.name)
+		require.NoError(t, resumed.Run(context.Background(), RunOptions{Checkpoint: path}))
+		requireBitIdentical(t, want, trainState(t, resumed))
+	}
+}
+
+// rewriteCheckpoint writes the tensors of a training checkpoint to a new file, with a new
+// checksum, as an older version of SaveCheckpoint would have written them.
+func rewriteCheckpoint(t *testing.T, tensors map[string]*tensor.Tensor) string {
+	t.Helper()
+	delete(tensors, "train.checksum")
+	sum := checkpointChecksum(tensors)
+	names := slices.Sorted(maps.Keys(tensors))
+	named := make([]nn.NamedTensor, 0, len(names)+1)
+	for _, name := range names {
+		named = append(named, nn.NamedTensor{Name: name, Tensor: tensors[name]})
+	}
+	named = append(named, nn.NamedTensor{Name: "train.checksum", Tensor: uint64Tensor(sum)})
+	path := filepath.Join(t.TempDir(), "rewritten.safetensors")
+	require.NoError(t, nn.WriteSafetensorsFile(path, named))
+	return path
+}
+
+// TestCheckpointWithoutCutoutReadsZero checks that checkpoints written before the cutout
+// field existed, which lack train.cutout, read and resume as runs without cutout.
+func TestCheckpointWithoutCutoutReadsZero(t *testing.T) {
+	cfg := smallestLoopConfig()
+	set := randomSet(42, 2)
+	be, err := cpu.New(1)
+	require.NoError(t, err)
+
+	plain, err := nn.ReadSafetensorsFile(writeTinyCheckpoint(t, cfg, set))
+	require.NoError(t, err)
+	assert.NotContains(t, plain, "train.cutout", "a run without cutout stores no cutout")
+
+	withCutout := cfg
+	withCutout.Cutout = 5
+	path := writeTinyCheckpoint(t, withCutout, set)
+	info, err := ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, 5, info.Config.Cutout)
+	_, err = ResumeTrainLoop(be, path, cfg, set)
+	require.ErrorIs(t, err, ErrConfigMismatch)
+	assert.ErrorContains(t, err, path+": checkpoint was written by a different run: it has "+
+		"cutout 5, this run has 0")
+
+	tensors, err := nn.ReadSafetensorsFile(path)
+	require.NoError(t, err)
+	stored, ok := tensors["train.cutout"]
+	require.True(t, ok, "train.cutout is missing")
+	value, err := tensorUint64(stored)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), value)
+	delete(tensors, "train.cutout")
+	old := rewriteCheckpoint(t, tensors)
+
+	info, err = ReadCheckpointInfo(old)
+	require.NoError(t, err)
+	assert.Equal(t, 0, info.Config.Cutout)
+	assert.Equal(t, CheckpointInfo{Config: cfg, Epoch: 1, TrainImages: 2}, info)
+	resumed, err := ResumeTrainLoop(be, old, cfg, set)
+	require.NoError(t, err)
+	assert.Equal(t, 1, resumed.Epoch())
+	_, err = ResumeTrainLoop(be, old, withCutout, set)
+	require.ErrorIs(t, err, ErrConfigMismatch)
+	assert.ErrorContains(t, err, "it has cutout 0, this run has 5")
 }

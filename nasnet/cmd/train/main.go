@@ -123,6 +123,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		"L2 penalty on convolution and dense weights")
 	fs.Float64Var(&smoothing, "label-smoothing", 0.1,
 		"weight of the uniform distribution mixed into the one-hot targets, in [0, 1)")
+	fs.IntVar(&lc.Cutout, "cutout", 0,
+		"side in pixels of the Cutout square, centred on a random pixel and clipped at the "+
+			"border, that is set to the mean in each training image after the crop and flip "+
+			"(0: off; DeVries and Taylor used 16 on CIFAR-10)")
 	fs.Float64Var(&gradClip, "grad-clip", 0,
 		"largest global L2 norm of the gradients; a step above it scales them down "+
 			"(0: no clipping)")
@@ -232,6 +236,9 @@ func checkFlags(cfg *config) error {
 	case !(lc.Train.LabelSmoothing >= 0 && lc.Train.LabelSmoothing < 1):
 		return fmt.Errorf("--label-smoothing must be in [0, 1), got %v",
 			lc.Train.LabelSmoothing)
+	case lc.Cutout < 0 || lc.Cutout > nasnet.ImageSize:
+		return fmt.Errorf("--cutout must be from 0 to %d pixels, got %d", nasnet.ImageSize,
+			lc.Cutout)
 	case !(lc.Train.GradClipNorm >= 0) || math.IsInf(float64(lc.Train.GradClipNorm), 1):
 		return fmt.Errorf("--grad-clip must be 0 or a positive finite number, got %v",
 			lc.Train.GradClipNorm)
@@ -302,6 +309,8 @@ var trainingFlags = []struct {
 	{"label-smoothing", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.LabelSmoothing = s.Config.Train.LabelSmoothing
 	}, func(c *config) any { return c.loop.Train.LabelSmoothing }},
+	{"cutout", func(c *config, s nasnet.CheckpointInfo) { c.loop.Cutout = s.Config.Cutout },
+		func(c *config) any { return c.loop.Cutout }},
 	{"grad-clip", func(c *config, s nasnet.CheckpointInfo) {
 		c.loop.Train.GradClipNorm = s.Config.Train.GradClipNorm
 	}, func(c *config) any { return c.loop.Train.GradClipNorm }},
@@ -448,7 +457,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log.Info("training", "width", cfg.loop.Width, "cell", cellLabel(cfg.loop.Cell),
-		"epochs", cfg.loop.Epochs,
+		"epochs", cfg.loop.Epochs, "cutout", cfg.loop.Cutout,
 		"from_epoch", loop.Epoch(), "from_step", loop.Step(), "train_images", train.Len(),
 		"steps_per_epoch", loop.StepsPerEpoch(), "batch_size", cfg.loop.Train.BatchSize,
 		"checkpoint", out, "backend", be.Describe())

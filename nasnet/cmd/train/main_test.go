@@ -39,8 +39,8 @@ func TestHelp(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	for _, name := range []string{"--width", "--epochs", "--batch-size", "--lr", "--momentum",
 		"--nesterov", "--weight-decay", "--label-smoothing", "--warmup-epochs", "--optimizer",
-		"--grad-clip", "--precision", "--seed", "--threads", "--data", "--out", "--resume", "--log", "--plot",
-		"--limit-train", "--eval-limit", "--quiet"} {
+		"--grad-clip", "--cutout", "--precision", "--seed", "--threads", "--data", "--out",
+		"--resume", "--log", "--plot", "--limit-train", "--eval-limit", "--quiet"} {
 		assert.Regexp(t, `(?m)^  -`+strings.TrimPrefix(name, "--")+`\b`, stderr, name)
 	}
 }
@@ -67,6 +67,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing must be in [0, 1)"},
 		{[]string{"--grad-clip", "-1"}, "--grad-clip must be 0 or a positive finite number"},
 		{[]string{"--grad-clip", "NaN"}, "--grad-clip must be 0 or a positive finite number"},
+		{[]string{"--cutout", "-1"}, "--cutout must be from 0 to 32 pixels, got -1"},
+		{[]string{"--cutout", "33"}, "--cutout must be from 0 to 32 pixels, got 33"},
+		{[]string{"--cutout", "1.5"}, `invalid value "1.5" for flag -cutout`},
 		{[]string{"--optimizer", "rmsprop"}, `--optimizer must be sgd or adam, got "rmsprop"`},
 		{[]string{"--precision", "int8"}, `--precision must be fp32, bf16 or fp16, got "int8"`},
 		{[]string{"--threads", "-2"}, "--threads"},
@@ -131,13 +134,19 @@ func TestOutExistsWithoutResume(t *testing.T) {
 // path of its checkpoint.
 func writeCheckpoint(t *testing.T) string {
 	t.Helper()
+	return writeCutoutCheckpoint(t, 0)
+}
+
+// writeCutoutCheckpoint is writeCheckpoint with cutout squares of side cutout.
+func writeCutoutCheckpoint(t *testing.T, cutout int) string {
+	t.Helper()
 	set := &cifar10.Set{Images: make([]byte, 2*cifar10.ImageBytes), Labels: make([]uint8, 2)}
 	for i := range set.Images {
 		set.Images[i] = byte(i * 7)
 	}
 	be, err := cpu.New(1)
 	require.NoError(t, err)
-	cfg := nasnet.LoopConfig{Width: 2, Epochs: 2, LR: 0.1, Seed: 3,
+	cfg := nasnet.LoopConfig{Width: 2, Epochs: 2, LR: 0.1, Seed: 3, Cutout: cutout,
 		Train: nasnet.TrainConfig{BatchSize: 2, Momentum: 0.9}}
 	loop, err := nasnet.NewTrainLoop(be, cfg, set)
 	require.NoError(t, err)
@@ -164,6 +173,8 @@ func TestResumeBadCheckpoint(t *testing.T) {
 			[]string{good, "trained with --width 2, this run has 8"}},
 		{"other optimizer", []string{"--resume", good, "--optimizer", "adam"},
 			[]string{good, "trained with --optimizer sgd, this run has adam"}},
+		{"other cutout", []string{"--resume", good, "--cutout", "8"},
+			[]string{good, "trained with --cutout 0, this run has 8"}},
 	} {
 		_, _, err := runCommand(t, context.Background(), c.args...)
 		require.Error(t, err, c.name)
@@ -184,6 +195,41 @@ func TestApplyCheckpointKeepsStoredValues(t *testing.T) {
 	require.NoError(t, applyCheckpoint(cfg, stored))
 	assert.Equal(t, stored.Config, cfg.loop)
 	assert.Equal(t, 2, cfg.limitTrain)
+}
+
+func TestParseCutout(t *testing.T) {
+	var stderr bytes.Buffer
+	cfg, err := parseFlags(nil, &stderr)
+	require.NoError(t, err)
+	assert.Equal(t, 0, cfg.loop.Cutout, "default")
+	for _, side := range []int{1, 16, 32} {
+		cfg, err = parseFlags([]string{"--cutout", fmt.Sprint(side)}, &stderr)
+		require.NoError(t, err)
+		assert.Equal(t, side, cfg.loop.Cutout)
+		assert.True(t, cfg.set["cutout"])
+	}
+}
+
+// TestResumeKeepsCutout checks that --cutout is a training flag: a resumed run takes it from
+// the checkpoint and rejects another value.
+func TestResumeKeepsCutout(t *testing.T) {
+	path := writeCutoutCheckpoint(t, 8)
+	stored, err := nasnet.ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	require.Equal(t, 8, stored.Config.Cutout)
+	var stderr bytes.Buffer
+	for _, args := range [][]string{{"--resume", path}, {"--resume", path, "--cutout", "8"}} {
+		cfg, err := parseFlags(args, &stderr)
+		require.NoError(t, err)
+		require.NoError(t, applyCheckpoint(cfg, stored), "%v", args)
+		assert.Equal(t, stored.Config, cfg.loop, "%v", args)
+	}
+
+	_, _, err = runCommand(t, context.Background(), "--resume", path, "--cutout", "0")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+": the checkpoint was trained with --cutout 8, this "+
+		"run has 0")
+	assert.NotContains(t, err.Error(), "\n", "error is one line")
 }
 
 // TestTrainPrecision trains one epoch on 16 real images in fp16, which logs its loss scale,
