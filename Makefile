@@ -24,9 +24,10 @@ eval: data
 # checkpoint there, or copies the one kept in nasnet/pretrained/training/ there first, or
 # starts the run with TRAIN_FLAGS where neither exists.
 TRAIN_DIR ?= $(HOME)/.cache/renas
-TRAIN_RUN = w64-r6
-TRAIN_KEPT = nasnet/pretrained/training/run6-$(TRAIN_RUN).safetensors
-TRAIN_FLAGS = --width 64 --epochs 50 --warmup-epochs 1 --lr 0.1 --batch-size 128 --seed 6
+TRAIN_RUN = w64-r7
+TRAIN_KEPT = nasnet/pretrained/training/run7-$(TRAIN_RUN).safetensors
+TRAIN_FLAGS = --width 64 --checkpoint nasnet/pretrained/training/run6-w64-r6.safetensors \
+	--epochs 30 --warmup-epochs 1 --lr 0.05 --batch-size 128 --seed 7 --cutout 16
 TRAIN_OUTPUTS = --data data --log $(TRAIN_DIR)/$(TRAIN_RUN).jsonl \
 	--plot $(TRAIN_DIR)/$(TRAIN_RUN).png --eval-limit 2000 --checkpoint-interval 2m
 

@@ -9,7 +9,7 @@ import (
 	"github.com/renasgo/renas/nasnet"
 )
 
-//go:embed renas-w32.safetensors
+//go:embed renas-w64.safetensors
 var weights []byte
 
 // Card describes the embedded model: how it was trained and what it scores.
@@ -29,22 +29,14 @@ type Card struct {
 
 // Model is the card of the embedded model.
 var Model = Card{
-	Width:           32,
-	Epochs:          43,
-	TrainingSeconds: 23944,
-	Top1:            0.8519,
-	Top5:            0.9927,
+	Width:           64,
+	Epochs:          50,
+	TrainingSeconds: 29720,
+	Top1:            0.8872,
+	Top5:            0.9940,
 	Commands: []string{
-		"go run ./nasnet/cmd/train --width 32 --epochs 30 --warmup-epochs 1 --lr 0.1 " +
-			"--batch-size 128 --seed 1 --out w32-e30.safetensors (stopped after epoch 6: " +
-			"w32-e6.safetensors)",
-		"go run ./nasnet/cmd/train --width 32 --checkpoint w32-e6.safetensors --epochs 20 " +
-			"--lr 0.1 --batch-size 128 --seed 2 --out w32-ft.safetensors (stopped after " +
-			"epoch 5: w32-ft-e5.weights.safetensors)",
-		"go run ./nasnet/cmd/train --width 32 --checkpoint w32-ft-e5.weights.safetensors " +
-			"--epochs 12 --lr 0.08 --batch-size 128 --seed 3 --out w32-r3.safetensors",
-		"go run ./nasnet/cmd/train --width 32 --checkpoint w32-r3.weights.safetensors " +
-			"--epochs 20 --lr 0.08 --batch-size 128 --seed 4 --out w32-r4.safetensors",
+		"go run ./nasnet/cmd/train --width 64 --epochs 50 --warmup-epochs 1 --lr 0.1 " +
+			"--batch-size 128 --seed 6 --out w64-r6.safetensors",
 	},
 }
 

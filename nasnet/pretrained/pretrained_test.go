@@ -20,8 +20,8 @@ func TestNetworkLoads(t *testing.T) {
 	net, err := Network()
 	require.NoError(t, err)
 	assert.Equal(t, Model.Width, net.Width)
-	assert.Equal(t, 281_194, nn.CountTrainable(net.Params()))
-	assert.Equal(t, int64(124_748_096), net.MACs())
+	assert.Equal(t, 1_115_338, nn.CountTrainable(net.Params()))
+	assert.Equal(t, int64(497_222_272), net.MACs())
 }
 
 // TestTop1MatchesCard evaluates the embedded model on the first 1,000 test images: its top-1
