@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Measures one training step (batch 128) of PyTorch and of this engine in one run and prints
-# images/s and the ratio for each PyTorch setting. Environment: WIDTH (32), THREADS (2),
+# images/s and the ratio for each PyTorch setting. Environment: WIDTH (64), THREADS (2),
 # ITERS (3), PYTHON (/usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-/usr/bin/python3}
-width=${WIDTH:-32}
+width=${WIDTH:-64}
 threads=${THREADS:-2}
 iters=${ITERS:-3}
 

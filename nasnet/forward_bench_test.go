@@ -12,10 +12,10 @@ import (
 )
 
 // BenchmarkForward measures inference of the whole network on random inputs, with one
-// thread per GOMAXPROCS; images/s is the figure that bench/compare.sh sets against
-// PyTorch.
+// thread per GOMAXPROCS, at the published width, at the built-in model's width (64) and at
+// 32; images/s is the figure that bench/compare.sh sets against PyTorch.
 func BenchmarkForward(b *testing.B) {
-	for _, width := range []int{DefaultWidth, 32} {
+	for _, width := range []int{DefaultWidth, 64, 32} {
 		for _, batch := range []int{32, 1} {
 			for _, precision := range []string{"fp32", "bf16"} {
 				name := fmt.Sprintf("width=%d,batch=%d,precision=%s,threads=%d/%s", width,

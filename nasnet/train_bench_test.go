@@ -11,9 +11,10 @@ import (
 )
 
 // BenchmarkTrainStep measures one SGD step (forward, backward, update) at batch 128 on random
-// images, with one thread per GOMAXPROCS.
+// images, with one thread per GOMAXPROCS, at the published width, at the built-in model's
+// width (64) and at 32.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, width := range []int{DefaultWidth, 32} {
+	for _, width := range []int{DefaultWidth, 64, 32} {
 		name := fmt.Sprintf("width=%d,batch=128,threads=%d/%s", width, runtime.GOMAXPROCS(0),
 			kernels.Path())
 		b.Run(name, func(b *testing.B) { benchmarkTrainStep(b, width, 128) })
