@@ -124,9 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&smoothing, "label-smoothing", 0.1,
 		"weight of the uniform distribution mixed into the one-hot targets, in [0, 1)")
 	fs.IntVar(&lc.Cutout, "cutout", 0,
-		"side in pixels of the Cutout square, centred on a random pixel and clipped at the "+
-			"border, that is set to the mean in each training image after the crop and flip "+
-			"(0: off; DeVries and Taylor used 16 on CIFAR-10)")
+		"side in pixels, 0 to 32, of a square of each training image, centred on a random "+
+			"pixel and clipped at the border, that is set to the data set's per-channel mean "+
+			"(0 after normalization) after the crop and flip; 0: off")
 	fs.Float64Var(&gradClip, "grad-clip", 0,
 		"largest global L2 norm of the gradients; a step above it scales them down "+
 			"(0: no clipping)")
