@@ -303,6 +303,10 @@ func checkEntry(name string, e safetensorsEntry, dataSize int64,
 		return fmt.Errorf("%w: tensor %q has invalid shape %v", ErrSafetensors, name, e.Shape)
 	}
 	b, end := e.DataOffsets[0], e.DataOffsets[1]
+	if b >= 0 && end-b == count*elem && int64(end) > dataSize {
+		return fmt.Errorf("%w: the file is truncated: tensor %q ends at byte %d of the data "+
+			"section, which holds %d bytes", ErrSafetensors, name, end, dataSize)
+	}
 	if b < 0 || end < b || int64(end) > dataSize || end-b != count*elem {
 		return fmt.Errorf("%w: tensor %q: data offsets [%d, %d] do not fit shape %v of %s "+
 			"in a %d-byte data section", ErrSafetensors, name, b, end, e.Shape, e.DType, dataSize)

@@ -67,7 +67,10 @@ func TestSafetensorsMalformed(t *testing.T) {
 		{"bad dtype", `{"x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}`, make([]byte, 8),
 			"unsupported dtype"},
 		{"past end", `{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, make([]byte, 8),
-			"do not fit"},
+			`the file is truncated: tensor "x" ends at byte 16 of the data section, which ` +
+				"holds 8 bytes"},
+		{"past end, wrong shape", `{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}`,
+			make([]byte, 8), "do not fit"},
 		{"shape mismatch", `{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`,
 			make([]byte, 8), "do not fit"},
 		{"negative dim", `{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}`, nil,

@@ -217,8 +217,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 func checkFlags(cfg *config) error {
 	lc := &cfg.loop
 	switch {
-	case lc.Width <= 0 || lc.Width%2 != 0:
-		return fmt.Errorf("--width must be a positive even number, got %d", lc.Width)
+	case lc.Width <= 0 || lc.Width%2 != 0 || lc.Width > nasnet.MaxWidth:
+		return fmt.Errorf("--width must be a positive even number up to %d, got %d",
+			nasnet.MaxWidth, lc.Width)
 	case lc.Epochs <= 0:
 		return fmt.Errorf("--epochs must be positive, got %d", lc.Epochs)
 	case lc.Train.BatchSize <= 0:

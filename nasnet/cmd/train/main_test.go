@@ -50,7 +50,8 @@ func TestBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--width", "3"}, "--width must be a positive even number, got 3"},
+		{[]string{"--width", "3"}, "--width must be a positive even number up to 1024, got 3"},
+		{[]string{"--width", "1026"}, "--width must be a positive even number up to 1024"},
 		{[]string{"--width", "0"}, "--width"},
 		{[]string{"--epochs", "0"}, "--epochs must be positive"},
 		{[]string{"--batch-size", "-1"}, "--batch-size must be positive"},
