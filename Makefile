@@ -12,9 +12,11 @@ all: build
 build:
 	$(GO) build ./...
 
-# data unpacks ../shared/cifar10/ into data/ when it exists, or downloads the official archive.
+# data unpacks CIFAR10_ARCHIVE into data/ when it exists, or downloads the official archive.
+CIFAR10_ARCHIVE ?= ../shared/cifar10/cifar-10-binary.tar.gz
+
 data:
-	$(GO) run ./nasnet/cmd/fetchdata --out data
+	$(GO) run ./nasnet/cmd/fetchdata --from $(CIFAR10_ARCHIVE) --out data
 
 eval: data
 	$(GO) run ./nasnet/cmd/eval --data data
