@@ -20,11 +20,10 @@ const CropPadding = 4
 // is mirrored left to right when Flip is set.
 //
 // When Cutout is positive, a Cutout×Cutout square of the result is then set to 0 in all three
-// channels after normalization, which is the data set's per-channel mean, as in DeVries and
-// Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout"
-// (arXiv:1708.04552, 2017). The square starts ⌊Cutout/2⌋ rows above row CutoutY and ⌊Cutout/2⌋
-// columns left of column CutoutX of the output image, and it is clipped at the image border.
-// An even side thus has its centre at the lower and right one of the two middle pixels.
+// channels after normalization, which is the data set's per-channel mean. The square starts
+// ⌊Cutout/2⌋ rows above row CutoutY and ⌊Cutout/2⌋ columns left of column CutoutX of the
+// output image, and it is clipped at the image border. An even side thus has its centre at
+// the lower and right one of the two middle pixels.
 type Augmentation struct {
 	Y, X int // 0 to 2·CropPadding
 	Flip bool
