@@ -18,6 +18,9 @@ type EvalOptions struct {
 	DropLast bool
 	// KeepLogits stores every image's logits in EvalResult.Logits.
 	KeepLogits bool
+	// Flip also runs every image mirrored left to right and scores each image by the mean
+	// of the two softmax outputs. The logits are then the logarithms of those means.
+	Flip bool
 	// Progress, if not nil, is called with the number of images done after each batch.
 	Progress func(done int)
 }
@@ -60,20 +63,26 @@ func Evaluate(inf *Inference, set *cifar10.Set, opt EvalOptions) (*EvalResult, e
 	var loss float64
 	var classSeen, classRight [NumClasses]int
 	input := make([]float32, min(opt.BatchSize, total)*cifar10.ImageBytes)
+	var mirrored, scores []float32
+	if opt.Flip {
+		mirrored = make([]float32, len(input))
+		scores = make([]float32, min(opt.BatchSize, total)*NumClasses)
+	}
 	start := time.Now()
 	for from := 0; from < total; from += opt.BatchSize {
 		to := min(from+opt.BatchSize, total)
 		n := to - from
 		set.Normalize(input, from, to)
-		x, err := tensor.FromFloat32(input[:n*cifar10.ImageBytes], n, 3, ImageSize, ImageSize)
+		l, err := forwardImages(inf, input[:n*cifar10.ImageBytes], n)
 		if err != nil {
 			return nil, err
 		}
-		logits, err := inf.Forward(x)
-		if err != nil {
-			return nil, err
+		if opt.Flip {
+			l, err = flipAverage(inf, input[:n*cifar10.ImageBytes], mirrored, l, scores, n)
+			if err != nil {
+				return nil, err
+			}
 		}
-		l := logits.Float32s()
 		if opt.KeepLogits {
 			res.Logits = append(res.Logits, l...)
 		}
@@ -114,6 +123,72 @@ func Evaluate(inf *Inference, set *cifar10.Set, opt EvalOptions) (*EvalResult, e
 		}
 	}
 	return res, nil
+}
+
+// forwardImages returns the logits of the n preprocessed images in input. The result is
+// reused by the next call with the same n.
+func forwardImages(inf *Inference, input []float32, n int) ([]float32, error) {
+	x, err := tensor.FromFloat32(input, n, 3, ImageSize, ImageSize)
+	if err != nil {
+		return nil, err
+	}
+	logits, err := inf.Forward(x)
+	if err != nil {
+		return nil, err
+	}
+	return logits.Float32s(), nil
+}
+
+// flipAverage runs the n images of input mirrored left to right and writes to scores the
+// logarithm of the mean of each image's two softmax outputs, given its logits unmirrored.
+// The mirrored images are written to mirrored, as long as input.
+func flipAverage(inf *Inference, input, mirrored, logits, scores []float32,
+	n int) ([]float32, error) {
+	scores = scores[:n*NumClasses]
+	softmaxRows(scores, logits)
+	mirrorImages(mirrored[:len(input)], input)
+	flipped, err := forwardImages(inf, mirrored[:len(input)], n)
+	if err != nil {
+		return nil, err
+	}
+	var mirrorProbs [NumClasses]float32
+	for i := range n {
+		softmaxRows(mirrorProbs[:], flipped[i*NumClasses:(i+1)*NumClasses])
+		for c, p := range mirrorProbs {
+			mean := (scores[i*NumClasses+c] + p) / 2
+			scores[i*NumClasses+c] = float32(math.Log(float64(mean)))
+		}
+	}
+	return scores, nil
+}
+
+// mirrorImages writes to dst the images of src, [N, C, H, W], mirrored left to right.
+func mirrorImages(dst, src []float32) {
+	for row := 0; row < len(src); row += ImageSize {
+		s, d := src[row:row+ImageSize], dst[row:row+ImageSize]
+		for x := range ImageSize {
+			d[x] = s[ImageSize-1-x]
+		}
+	}
+}
+
+// softmaxRows writes to dst the softmax of each row of NumClasses values in src, computed
+// in float64.
+func softmaxRows(dst, src []float32) {
+	for r := 0; r < len(src); r += NumClasses {
+		row := src[r : r+NumClasses]
+		m := math.Inf(-1)
+		for _, v := range row {
+			m = math.Max(m, float64(v))
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v) - m)
+		}
+		for c, v := range row {
+			dst[r+c] = float32(math.Exp(float64(v)-m) / s)
+		}
+	}
 }
 
 // crossEntropy returns −log softmax(row)[label], computed stably in float64.

@@ -47,6 +47,7 @@ type config struct {
 	json       bool
 	dropLast   bool
 	quiet      bool
+	flip       bool
 	precision  string
 }
 
@@ -82,11 +83,15 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random initialisation without --checkpoint")
 	fs.StringVar(&cfg.saveLogits, "save-logits", "",
-		"write the logits as a float32 [N,10] NumPy .npy file")
+		"write the logits as a float32 [N,10] NumPy .npy file (with --flip, the logarithms "+
+			"of the mean softmax outputs)")
 	fs.StringVar(&cfg.precision, "precision", "fp32",
 		"fp32; fp16 (weights stored in binary16, computed in fp32); or bf16 (convolutions "+
 			"on bfloat16 inputs with fp32 sums, where the CPU has AVX512_BF16; fp32 elsewhere)")
 	fs.BoolVar(&cfg.json, "json", false, "print the result as one JSON object")
+	fs.BoolVar(&cfg.flip, "flip", false,
+		"also run each image mirrored left to right and score it by the mean of the two "+
+			"softmax outputs (takes twice as long)")
 	fs.BoolVar(&cfg.dropLast, "drop-last", false,
 		"skip a final partial batch, as MindSpore does (9,984 images at batch 32)")
 	fs.BoolVar(&cfg.quiet, "quiet", false,
@@ -193,7 +198,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			"width", net.Width, "seed", cfg.seed)
 	}
 	opt := nasnet.EvalOptions{BatchSize: cfg.batchSize, Limit: cfg.limit,
-		DropLast: cfg.dropLast, KeepLogits: cfg.saveLogits != ""}
+		DropLast: cfg.dropLast, KeepLogits: cfg.saveLogits != "", Flip: cfg.flip}
 	if !cfg.quiet && cli.IsTerminal(stderr) {
 		bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
@@ -214,7 +219,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var text bytes.Buffer
 	if cfg.json {
 		js, err := json.Marshal(jsonResult{res, net.Width, cellHash(net), be.Platform(),
-			be.Describe(), cfg.precision})
+			be.Describe(), cfg.precision, cfg.flip})
 		if err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
@@ -223,6 +228,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		network := fmt.Sprintf("width %d", net.Width)
 		if net.Cell != nil {
 			network = fmt.Sprintf("NAS-Bench-101 cell %s, width %d", cellHash(net), net.Width)
+		}
+		if cfg.flip {
+			network += ", flip-averaged"
 		}
 		printResult(&text, res, network, be.Describe())
 	}
@@ -260,6 +268,8 @@ type jsonResult struct {
 	// Precision is the precision that ran: "fp32", "fp16" for binary16 weights or "bf16"
 	// for bf16 convolutions.
 	Precision string `json:"precision"`
+	// Flip reports whether each image was scored with its mirror image.
+	Flip bool `json:"flip"`
 }
 
 // checkMemory returns an error when a batch of the given size needs more activation memory

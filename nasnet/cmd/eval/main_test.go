@@ -61,6 +61,29 @@ func TestEvalJSON(t *testing.T) {
 	assert.Equal(t, int64(128+40*10*4), st.Size())
 }
 
+// TestEvalFlip checks that --flip is reported in both output forms and changes the loss.
+func TestEvalFlip(t *testing.T) {
+	data := fakeData(t)
+	args := []string{"--data", data, "--width", "6", "--limit", "12", "--quiet"}
+	losses := map[bool]any{}
+	for _, flip := range []bool{false, true} {
+		a := append(args, "--json")
+		if flip {
+			a = append(a, "--flip")
+		}
+		out, _, err := runEval(a...)
+		require.NoError(t, err)
+		var res map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &res))
+		assert.Equal(t, flip, res["flip"])
+		losses[flip] = res["loss"]
+	}
+	assert.NotEqual(t, losses[false], losses[true])
+	out, _, err := runEval(append(args, "--flip")...)
+	require.NoError(t, err)
+	assert.Contains(t, out, "width 6, flip-averaged, CPU")
+}
+
 func TestEvalDropLast(t *testing.T) {
 	out, _, err := runEval("--data", fakeData(t), "--width", "4", "--limit", "40",
 		"--batch-size", "16", "--drop-last", "--json", "--quiet")
