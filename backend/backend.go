@@ -157,7 +157,7 @@ type Backend interface {
 
 // ErrNotAvailable is returned by Open for a known platform whose implementation is not
 // compiled into this binary, such as GPU without cuDNN support.
-var ErrNotAvailable = errors.New("backend not available in this build")
+var ErrNotAvailable = errors.New("backend is not available in this build")
 
 // ErrUnknownPlatform is returned by Open for a name that no backend uses.
 var ErrUnknownPlatform = errors.New("unknown platform")

@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -58,7 +59,8 @@ func Open(platform string, opt Options) (Backend, error) {
 		return f(opt)
 	}
 	if slices.Contains(knownPlatforms, platform) {
-		return nil, fmt.Errorf("platform %s: %w", platform, ErrNotAvailable)
+		return nil, fmt.Errorf("%s %w (this build has %s)", platform, ErrNotAvailable,
+			strings.Join(Available(), ", "))
 	}
 	return nil, fmt.Errorf("%w %q (known platforms: CPU, GPU, Ascend)", ErrUnknownPlatform,
 		platform)

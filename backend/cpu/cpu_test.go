@@ -35,7 +35,8 @@ func TestRegistry(t *testing.T) {
 	require.Equal(t, "CPU", b.Platform())
 	_, err = backend.Open("GPU", backend.Options{})
 	require.ErrorIs(t, err, backend.ErrNotAvailable)
-	require.ErrorContains(t, err, "platform GPU: backend not available in this build")
+	require.ErrorContains(t, err,
+		"GPU backend is not available in this build (this build has CPU)")
 	_, err = backend.Open("TPU", backend.Options{})
 	require.ErrorIs(t, err, backend.ErrUnknownPlatform)
 }

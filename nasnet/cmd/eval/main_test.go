@@ -142,7 +142,7 @@ func TestEvalBadInput(t *testing.T) {
 		msg  string
 	}{
 		{"unknown platform", []string{"--platform", "TPU"}, `unknown platform "TPU"`},
-		{"gpu", []string{"--platform", "GPU"}, "backend not available in this build"},
+		{"gpu", []string{"--platform", "GPU"}, "backend is not available in this build"},
 		{"limit too big", []string{"--limit", "10001"}, "--limit 10001 is out of range"},
 		{"limit negative", []string{"--limit", "-1"}, "--limit must be"},
 		{"batch", []string{"--batch-size", "0"}, "--batch-size must be positive"},
@@ -187,8 +187,8 @@ func TestExitStatus(t *testing.T) {
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 2, exit.ExitCode())
-	assert.Equal(t, "eval: --platform: platform Ascend: backend not available in this build\n",
-		stderr.String())
+	assert.Equal(t, "eval: --platform: Ascend backend is not available in this build "+
+		"(this build has CPU)\n", stderr.String())
 }
 
 func TestEvalRejectsNonFiniteWeights(t *testing.T) {
