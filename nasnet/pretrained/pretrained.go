@@ -22,6 +22,9 @@ type Card struct {
 	TrainingSeconds float64
 	// Top1 and Top5 are the accuracies on all 10,000 CIFAR-10 test images, in fp32.
 	Top1, Top5 float64
+	// FlipTop1 is the top-1 accuracy on the same images with each image scored together
+	// with its mirror image, as eval --flip does.
+	FlipTop1 float64
 	// Commands are the training runs in order. A run stopped early names the epoch whose
 	// weights the next run starts from with --checkpoint.
 	Commands []string
@@ -34,6 +37,7 @@ var Model = Card{
 	TrainingSeconds: 29720,
 	Top1:            0.8872,
 	Top5:            0.9940,
+	FlipTop1:        0.8986,
 	Commands: []string{
 		"go run ./nasnet/cmd/train --width 64 --epochs 50 --warmup-epochs 1 --lr 0.1 " +
 			"--batch-size 128 --seed 6 --out w64-r6.safetensors",

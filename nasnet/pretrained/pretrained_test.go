@@ -24,8 +24,9 @@ func TestNetworkLoads(t *testing.T) {
 	assert.Equal(t, int64(497_222_272), net.MACs())
 }
 
-// TestTop1MatchesCard evaluates the embedded model on the first 1,000 test images: its top-1
-// must lie within 3 points of the card's figure for all 10,000.
+// TestTop1MatchesCard evaluates the embedded model on the first 1,000 test images, without
+// and with flip averaging: each top-1 must lie within 3 points of the card's figure for all
+// 10,000.
 func TestTop1MatchesCard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: evaluates 1,000 images")
@@ -39,10 +40,17 @@ func TestTop1MatchesCard(t *testing.T) {
 	defer be.Close()
 	inf, err := nasnet.NewInference(be, net)
 	require.NoError(t, err)
-	res, err := nasnet.Evaluate(inf, set, nasnet.EvalOptions{BatchSize: 100, Limit: 1000})
+	opt := nasnet.EvalOptions{BatchSize: 100, Limit: 1000}
+	res, err := nasnet.Evaluate(inf, set, opt)
 	require.NoError(t, err)
 	assert.Equal(t, 1000, res.Images)
 	assert.LessOrEqual(t, math.Abs(res.Top1-Model.Top1), 0.03, "top-1 %.4f", res.Top1)
+
+	opt.Flip = true
+	flip, err := nasnet.Evaluate(inf, set, opt)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, math.Abs(flip.Top1-Model.FlipTop1), 0.03, "flip top-1 %.4f",
+		flip.Top1)
 }
 
 // TestPrecisionsMatchFP32 evaluates the embedded model on the first 1,000 test images in

@@ -191,8 +191,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case builtIn(cfg):
 		m := pretrained.Model
+		cardTop1 := m.Top1
+		if cfg.flip {
+			cardTop1 = m.FlipTop1
+		}
 		log.Info("no --checkpoint given: evaluating the built-in model", "width", m.Width,
-			"epochs", m.Epochs, "card_top1", m.Top1)
+			"epochs", m.Epochs, "card_top1", cardTop1)
 	case cfg.checkpoint == "":
 		log.Warn("no --checkpoint given: evaluating a randomly initialised network",
 			"width", net.Width, "seed", cfg.seed)
