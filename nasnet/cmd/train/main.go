@@ -103,7 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&lc.Width, "width", 32, "network width in channels (even)")
+	fs.IntVar(&lc.Width, "width", 64,
+		"network width in channels, even (64 is the built-in model's)")
 	var cellPath string
 	fs.StringVar(&cellPath, "cell", "",
 		"train the NAS-Bench-101 network around the cell in this JSON spec file "+
