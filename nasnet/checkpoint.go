@@ -114,10 +114,15 @@ func networkFromRaw(path string, raw []nn.RawTensor, cell *nasbench.Spec, width 
 		return nil, fmt.Errorf("%s: %w (network width %d)", path, err, width)
 	}
 	for _, p := range params {
+		variance := strings.HasSuffix(p.Name, ".moving_variance")
 		for _, v := range p.Value.Float32s() {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return nil, fmt.Errorf("%s: tensor %s contains NaN or infinite values", path,
 					p.Name)
+			}
+			if variance && v < 0 {
+				return nil, fmt.Errorf("%s: tensor %s contains negative values, which a "+
+					"variance cannot have", path, p.Name)
 			}
 		}
 	}

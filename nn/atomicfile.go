@@ -42,6 +42,8 @@ func ResolveOutputPath(path string) (string, error) {
 	}
 	st, err := os.Stat(target)
 	switch {
+	case err == nil && st.IsDir():
+		return "", fmt.Errorf("%s is a folder, not a file", path)
 	case err == nil && !st.Mode().IsRegular():
 		return "", fmt.Errorf("%s: not a regular file (%v)", path, st.Mode().Type())
 	case err != nil && !errors.Is(err, fs.ErrNotExist):

@@ -49,7 +49,7 @@ func TestWriteFileAtomicRejectsSpecialTargets(t *testing.T) {
 	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
 	cases := map[string]string{
-		dir:                                    "not a regular file",
+		dir:                                    "is a folder, not a file",
 		fifo:                                   "not a regular file",
 		filepath.Join(dir, "missing", "x.npy"): "does not exist",
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -115,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case cfg.limit < 0:
 		return nil, fmt.Errorf("--limit must be 0 or positive, got %d", cfg.limit)
 	case cfg.width < 0 || cfg.width%2 != 0 || cfg.width > nasnet.MaxWidth:
-		return nil, fmt.Errorf("--width must be a positive even number up to %d, got %d",
+		return nil, fmt.Errorf("--width must be 0 or a positive even number up to %d, got %d",
 			nasnet.MaxWidth, cfg.width)
 	case cfg.precision != "fp32" && cfg.precision != "fp16" && cfg.precision != "bf16":
 		return nil, fmt.Errorf("--precision must be fp32, fp16 or bf16, got %q", cfg.precision)
@@ -128,8 +129,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		cfg.cell = &cell
 	}
 	if cfg.saveLogits != "" {
+		if !strings.HasSuffix(cfg.saveLogits, ".npy") {
+			return nil, fmt.Errorf("--save-logits %s must end in .npy", cfg.saveLogits)
+		}
 		if err := nn.CheckOutputPath(cfg.saveLogits); err != nil {
 			return nil, fmt.Errorf("--save-logits: %w", err)
+		}
+		err := cli.CheckDistinctOutputs([]cli.FlagPath{{Flag: "--save-logits",
+			Path: cfg.saveLogits}}, []cli.FlagPath{{Flag: "--checkpoint", Path: cfg.checkpoint},
+			{Flag: "--cell", Path: cfg.cellPath}, {Flag: "--data", Path: cfg.data}})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return cfg, nil
@@ -181,11 +191,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if cfg.limit > 0 {
 		total = cfg.limit
 	}
+	if cfg.dropLast && total < cfg.batchSize {
+		return fmt.Errorf("--drop-last leaves no images: %d images make no whole batch of "+
+			"--batch-size %d", total, cfg.batchSize)
+	}
 	inf, err := nasnet.NewInference(be, net)
 	if err != nil {
 		return err
 	}
-	if err := checkMemory(inf, min(cfg.batchSize, total)); err != nil {
+	if err := checkMemory(inf, cfg.batchSize, total); err != nil {
 		return err
 	}
 	switch {
@@ -246,8 +260,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--save-logits: %w", err)
 		}
 	}
-	_, err = stdout.Write(text.Bytes())
-	return err
+	if _, err := stdout.Write(text.Bytes()); err != nil {
+		if cfg.saveLogits != "" {
+			os.Remove(cfg.saveLogits) // a failed run leaves no output file
+		}
+		return err
+	}
+	return nil
 }
 
 // storeFloat16 rounds every parameter and running statistic of net to binary16, as a model
@@ -276,15 +295,16 @@ type jsonResult struct {
 	Flip bool `json:"flip"`
 }
 
-// checkMemory returns an error when a batch of the given size needs more activation memory
-// than the system has available.
-func checkMemory(inf *nasnet.Inference, batch int) error {
+// checkMemory returns an error when the largest batch, batchSize images or all total
+// images when fewer, needs more activation memory than the system has available.
+func checkMemory(inf *nasnet.Inference, batchSize, total int) error {
+	batch := min(batchSize, total)
 	need := int64(batch) * inf.BytesPerImage()
 	avail, ok := cli.AvailableMemory()
 	if ok && need > avail {
-		return fmt.Errorf("--batch-size %d needs %.1f GiB of activations, more than the "+
-			"%.1f GiB of memory available", batch, float64(need)/(1<<30),
-			float64(avail)/(1<<30))
+		return fmt.Errorf("--batch-size %d: a batch of %d images needs %.1f GiB of "+
+			"activations, more than the %.1f GiB of memory available", batchSize, batch,
+			float64(need)/(1<<30), float64(avail)/(1<<30))
 	}
 	return nil
 }
@@ -298,7 +318,11 @@ func builtIn(cfg *config) bool {
 
 func loadNetwork(cfg *config) (*nasnet.Network, error) {
 	if cfg.checkpoint != "" {
-		return nasnet.LoadCellCheckpoint(cfg.checkpoint, cfg.cell, cfg.width)
+		net, err := nasnet.LoadCellCheckpoint(cfg.checkpoint, cfg.cell, cfg.width)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint: %w", err)
+		}
+		return net, nil
 	}
 	if builtIn(cfg) {
 		return pretrained.Network()

@@ -205,19 +205,41 @@ func TestEvalRejectsNonFiniteWeights(t *testing.T) {
 	got, err := os.ReadFile(logits)
 	require.NoError(t, err)
 	assert.Equal(t, "GOOD", string(got), "a failed run leaves the logits file alone")
+
+	net, err = nasnet.New(4, 1)
+	require.NoError(t, err)
+	net.BN1.MovingVariance.Float32s()[2] = -0.5
+	require.NoError(t, nasnet.SaveCheckpoint(net, path))
+	_, _, err = runEval("--data", fakeData(t), "--checkpoint", path, "--limit", "4")
+	require.ErrorContains(t, err, path+": tensor bn1.moving_variance contains negative values")
 }
 
 func TestEvalChecksOutputAndSizesEarly(t *testing.T) {
 	data := fakeData(t)
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "folder.npy")
+	require.NoError(t, os.Mkdir(folder, 0o755))
+	net, err := nasnet.New(4, 1)
+	require.NoError(t, err)
+	ckpt := filepath.Join(dir, "w4.safetensors")
+	require.NoError(t, nasnet.SaveCheckpoint(net, ckpt))
+	link := filepath.Join(dir, "link.npy")
+	require.NoError(t, os.Symlink(ckpt, link))
 	cases := []struct {
 		args []string
 		msg  string
 	}{
-		{[]string{"--save-logits", filepath.Join(t.TempDir(), "none", "x.npy")}, "does not exist"},
-		{[]string{"--save-logits", t.TempDir()}, "not a regular file"},
-		{[]string{"--width", "4096"}, "up to 1024"},
+		{[]string{"--save-logits", filepath.Join(dir, "none", "x.npy")}, "does not exist"},
+		{[]string{"--save-logits", folder}, folder + " is a folder, not a file"},
+		{[]string{"--save-logits", filepath.Join(dir, "x.txt")}, "x.txt must end in .npy"},
+		{[]string{"--checkpoint", ckpt, "--save-logits", link},
+			"--save-logits " + link + " and --checkpoint " + ckpt + " name the same file"},
+		{[]string{"--width", "4096"}, "must be 0 or a positive even number up to 1024"},
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see --help)"},
-		{[]string{"--width", "512", "--batch-size", "1000000"}, "GiB of activations"},
+		{[]string{"--width", "512", "--batch-size", "1000000"},
+			"--batch-size 1000000: a batch of 10000 images needs"},
+		{[]string{"--limit", "10", "--drop-last"},
+			"--drop-last leaves no images: 10 images make no whole batch of --batch-size 32"},
 	}
 	for _, tc := range cases {
 		args := append([]string{"--data", data, "--width", "4", "--quiet"}, tc.args...)

@@ -63,6 +63,7 @@ type config struct {
 	export     string
 	logPath    string
 	plotPath   string
+	cellPath   string
 	threads    int
 	limitTrain int
 	evalLimit  int
@@ -105,8 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&lc.Width, "width", 64,
 		"network width in channels, even (64 is the built-in model's)")
-	var cellPath string
-	fs.StringVar(&cellPath, "cell", "",
+	fs.StringVar(&cfg.cellPath, "cell", "",
 		"train the NAS-Bench-101 network around the cell in this JSON spec file "+
 			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")
 	fs.IntVar(&lc.Epochs, "epochs", 108,
@@ -188,8 +188,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 
 	fs.Visit(func(f *flag.Flag) { cfg.set[f.Name] = true })
-	if cellPath != "" {
-		cell, err := nasbench.ReadSpecFile(cellPath)
+	if cfg.cellPath != "" {
+		cell, err := nasbench.ReadSpecFile(cfg.cellPath)
 		if err != nil {
 			return nil, fmt.Errorf("--cell: %w", err)
 		}
@@ -259,6 +259,8 @@ func checkFlags(cfg *config) error {
 	case cfg.export != "" && !strings.HasSuffix(cfg.export, ".ckpt") &&
 		!strings.HasSuffix(cfg.export, ".safetensors"):
 		return fmt.Errorf("--export %s must end in .ckpt or .safetensors", cfg.export)
+	case cfg.plotPath != "" && !strings.HasSuffix(cfg.plotPath, ".png"):
+		return fmt.Errorf("--plot %s must end in .png", cfg.plotPath)
 	case cfg.out != "" && !strings.HasSuffix(cfg.out, ".safetensors"):
 		return fmt.Errorf("--out %s must end in .safetensors", cfg.out)
 	case cfg.out != "" && strings.HasSuffix(cfg.out, ".weights.safetensors"):
@@ -334,9 +336,9 @@ func applyCheckpoint(cfg *config, stored nasnet.CheckpointInfo) error {
 		if !cfg.set[f.name] || given.loop == cfg.loop && given.limitTrain == cfg.limitTrain {
 			continue
 		}
-		if f.name == "limit-train" && given.limitTrain == 0 {
-			// 0 means the whole set, which the checkpoint may have used.
-			continue
+		wholeSet := cifar10.RecordsPerFile * len(cifar10.TrainFiles)
+		if f.name == "limit-train" && given.limitTrain == 0 && stored.TrainImages == wholeSet {
+			continue // 0 means the whole set, which the checkpoint used
 		}
 		return fmt.Errorf("%s: the checkpoint was trained with --%s %v, this run has %v; "+
 			"drop the flag to use the stored value, or start a new run with another --out",
@@ -370,7 +372,7 @@ func outputPaths(cfg *config) (string, string, error) {
 		}
 		out = filepath.Join(dir, name)
 	}
-	if cfg.resume == "" {
+	if cfg.resume == "" || !cli.SameFile(out, cfg.resume) {
 		if _, err := os.Stat(out); err == nil {
 			return "", "", fmt.Errorf("%s already exists: continue it with --resume %s, or "+
 				"choose another --out", out, out)
@@ -411,14 +413,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	// Check every output before the first epoch, which can take many minutes.
-	for _, o := range []struct{ flag, path string }{{"--out", out}, {"--out", weights},
-		{"--log", cfg.logPath}, {"--plot", cfg.plotPath}, {"--export", cfg.export}} {
-		if o.path == "" {
+	outputs := []cli.FlagPath{{Flag: "--out", Path: out}, {Flag: "--out", Path: weights},
+		{Flag: "--log", Path: cfg.logPath}, {Flag: "--plot", Path: cfg.plotPath},
+		{Flag: "--export", Path: cfg.export}}
+	for _, o := range outputs {
+		if o.Path == "" {
 			continue
 		}
-		if err := nn.CheckOutputPath(o.path); err != nil {
-			return fmt.Errorf("%s: %w", o.flag, err)
+		if err := nn.CheckOutputPath(o.Path); err != nil {
+			return fmt.Errorf("%s: %w", o.Flag, err)
 		}
+	}
+	if cfg.resume != "" && cli.SameFile(out, cfg.resume) {
+		outputs = outputs[1:] // a resumed run replaces its own checkpoint
+	}
+	inputs := []cli.FlagPath{{Flag: "--resume", Path: cfg.resume},
+		{Flag: "--checkpoint", Path: cfg.checkpoint}, {Flag: "--cell", Path: cfg.cellPath},
+		{Flag: "--data", Path: cfg.data}}
+	if err := cli.CheckDistinctOutputs(outputs, inputs); err != nil {
+		return err
 	}
 	release, err := lockOutput(out)
 	if err != nil {
@@ -427,14 +440,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer release()
 	if cfg.resume != "" {
 		var missing []string
-		for _, name := range []string{"log", "plot", "export", "eval-limit"} {
+		for _, name := range []string{"log", "plot", "export", "eval-limit",
+			"checkpoint-interval"} {
 			if !cfg.set[name] {
 				missing = append(missing, "--"+name)
 			}
 		}
 		if len(missing) > 0 {
 			log.Info("a resumed run keeps only the training flags of its checkpoint; "+
-				"give the output flags again to keep them", "not_given",
+				"give the other flags again to keep them", "not_given",
 				strings.Join(missing, " "))
 		}
 	}
@@ -477,9 +491,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if logFile != nil {
-		defer logFile.Close()
-	}
+	defer logFile.close()
 	var bar *progress
 	opt := nasnet.RunOptions{Checkpoint: out, CheckpointInterval: cfg.saveEvery, Test: test,
 		EvalLimit: cfg.evalLimit,
@@ -521,8 +533,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--export: %w", err)
 		}
 	}
-	printSummary(stdout, loop, out, weights)
-	return nil
+	var summary bytes.Buffer
+	printSummary(&summary, loop, out, weights)
+	_, err = stdout.Write(summary.Bytes())
+	return err
 }
 
 // describeProgress returns how far the run of a checkpoint got, as an epoch or a step.
@@ -614,16 +628,14 @@ func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.Train
 // per epoch of history, the epochs that the checkpoint has completed: lines past those are
 // dropped, and epochs that a killed process did not log are written from the checkpoint,
 // whose metrics are float32.
-func openLog(cfg *config, history []nasnet.EpochMetrics) (*os.File, error) {
+func openLog(cfg *config, history []nasnet.EpochMetrics) (*epochLog, error) {
 	if cfg.logPath == "" {
 		return nil, nil
 	}
 	if cfg.resume == "" {
-		f, err := os.OpenFile(cfg.logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("--log: %w", err)
-		}
-		return f, nil
+		// A new run creates its log with its first line, so that a run that fails before
+		// then neither leaves an empty log nor empties an old one.
+		return &epochLog{path: cfg.logPath}, nil
 	}
 	f, err := os.OpenFile(cfg.logPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -658,13 +670,45 @@ func openLog(cfg *config, history []nasnet.EpochMetrics) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("--log: %w", err)
 	}
-	return f, nil
+	return &epochLog{path: cfg.logPath, file: f}, nil
+}
+
+// epochLog is the --log file, which gets one JSON line per epoch. A nil *epochLog writes
+// nothing.
+type epochLog struct {
+	path string
+	file *os.File // nil until the first line of a new run
+}
+
+// write appends the metrics of one epoch, creating or emptying the file first when it is
+// not open yet.
+func (l *epochLog) write(m nasnet.EpochMetrics) error {
+	if l == nil {
+		return nil
+	}
+	if l.file == nil {
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("--log: %w", err)
+		}
+		l.file = f
+	}
+	if err := json.NewEncoder(l.file).Encode(m); err != nil {
+		return fmt.Errorf("--log: %w", err)
+	}
+	return nil
+}
+
+func (l *epochLog) close() {
+	if l != nil && l.file != nil {
+		l.file.Close()
+	}
 }
 
 // finishEpoch writes the weights, the log line and the plot of a completed epoch, whose
 // checkpoint is already written.
 func finishEpoch(cfg *config, loop *nasnet.TrainLoop, m nasnet.EpochMetrics, weights string,
-	logFile *os.File, log *slog.Logger) error {
+	logFile *epochLog, log *slog.Logger) error {
 	attrs := []any{"epoch", m.Epoch, "epochs", cfg.loop.Epochs, "lr", m.LR,
 		"train_loss", round(m.TrainLoss), "train_top1", round(m.TrainTop1),
 		"test_loss", round(m.TestLoss), "test_top1", round(m.TestTop1),
@@ -681,10 +725,8 @@ func finishEpoch(cfg *config, loop *nasnet.TrainLoop, m nasnet.EpochMetrics, wei
 			return fmt.Errorf("--export: %w", err)
 		}
 	}
-	if logFile != nil {
-		if err := json.NewEncoder(logFile).Encode(m); err != nil {
-			return fmt.Errorf("--log: %w", err)
-		}
+	if err := logFile.write(m); err != nil {
+		return err
 	}
 	if cfg.plotPath != "" {
 		if err := plot.WriteCurvesFile(cfg.plotPath, loop.History()); err != nil {

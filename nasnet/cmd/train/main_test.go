@@ -104,7 +104,13 @@ func TestOutputPathsCheckedFirst(t *testing.T) {
 			"--out: " + filepath.Join(dir, "none", "x.safetensors") + ": folder"},
 		{[]string{"--out", out, "--plot", filepath.Join(dir, "none", "p.png")}, "--plot: "},
 		{[]string{"--out", out, "--export", dir + "/"}, "--export"},
-		{[]string{"--out", out, "--log", dir}, "--log: " + dir + ": not a regular file"},
+		{[]string{"--out", out, "--log", dir}, "--log: " + dir + " is a folder, not a file"},
+		{[]string{"--out", out, "--plot", filepath.Join(dir, "p.jpg")},
+			"--plot " + filepath.Join(dir, "p.jpg") + " must end in .png"},
+		{[]string{"--out", out, "--export", out},
+			"--out " + out + " and --export " + out + " name the same file"},
+		{[]string{"--out", out, "--log", filepath.Join(dir, "run.weights.safetensors")},
+			"and --log " + filepath.Join(dir, "run.weights.safetensors") + " name the same"},
 	} {
 		// No --data: the output check must come before the data is read.
 		_, _, err := runCommand(t, context.Background(), append(c.args, "--data",
@@ -176,6 +182,13 @@ func TestResumeBadCheckpoint(t *testing.T) {
 			[]string{good, "trained with --optimizer sgd, this run has adam"}},
 		{"other cutout", []string{"--resume", good, "--cutout", "8"},
 			[]string{good, "trained with --cutout 0, this run has 8"}},
+		{"log on the checkpoint", []string{"--resume", good, "--log", good},
+			[]string{"--log " + good + " and --resume " + good + " name the same file: " +
+				"give --log another path"}},
+		{"whole set on a limited run", []string{"--resume", good, "--limit-train", "0"},
+			[]string{good, "trained with --limit-train 2, this run has 0"}},
+		{"existing other out", []string{"--resume", good, "--out", garbage},
+			[]string{garbage + " already exists"}},
 	} {
 		_, _, err := runCommand(t, context.Background(), c.args...)
 		require.Error(t, err, c.name)
@@ -370,6 +383,7 @@ func TestTrainAndResume(t *testing.T) {
 		filepath.Join(dir, "never.safetensors"))...)
 	require.ErrorIs(t, err, errInterrupted)
 	assert.Contains(t, err.Error(), "before the first checkpoint; no checkpoint was written")
+	assert.NoFileExists(t, filepath.Join(dir, "never.jsonl"), "no log without an epoch")
 }
 
 // unpackCIFAR10 writes the batch files of the CIFAR-10 archive into a temporary folder, which
