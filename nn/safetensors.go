@@ -419,6 +419,18 @@ func WriteSafetensorsFile(path string, tensors []NamedTensor) error {
 	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors) })
 }
 
+// describeToken returns a JSON token as the header spells it, such as null or "name".
+func describeToken(tok json.Token) string {
+	if d, ok := tok.(json.Delim); ok {
+		return d.String()
+	}
+	b, err := json.Marshal(tok)
+	if err != nil {
+		return fmt.Sprint(tok)
+	}
+	return string(b)
+}
+
 // decodeHeaderObject decodes the top-level JSON object of a header into its members, and
 // rejects a name that appears twice, which a map would silently collapse to one entry.
 func decodeHeaderObject(header []byte) (map[string]json.RawMessage, error) {
@@ -429,7 +441,7 @@ func decodeHeaderObject(header []byte) (map[string]json.RawMessage, error) {
 	if tok, err := dec.Token(); err != nil {
 		return nil, notObject(err)
 	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, notObject(fmt.Errorf("starts with %v", tok))
+		return nil, notObject(fmt.Errorf("starts with %s", describeToken(tok)))
 	}
 	raw := map[string]json.RawMessage{}
 	for dec.More() {

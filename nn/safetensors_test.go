@@ -63,7 +63,8 @@ func TestSafetensorsMalformed(t *testing.T) {
 		{"not json", "{", nil, "not a JSON object"},
 		{"duplicate", `{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},` +
 			`"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8), "appears twice"},
-		{"array", "[1]", nil, "not a JSON object"},
+		{"array", "[1]", nil, "not a JSON object: starts with ["},
+		{"null", "null", nil, "not a JSON object: starts with null"},
 		{"bad dtype", `{"x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}`, make([]byte, 8),
 			"unsupported dtype"},
 		{"past end", `{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, make([]byte, 8),

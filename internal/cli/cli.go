@@ -35,7 +35,12 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 		usage()
 		return err
 	case err != nil:
-		return fmt.Errorf("%w (see --help)", err)
+		// The flag package spells flag names with one dash, and the help with two.
+		msg := err.Error()
+		for _, prefix := range []string{"not defined: -", "for flag -", "an argument: -"} {
+			msg = strings.Replace(msg, prefix, prefix+"-", 1)
+		}
+		return fmt.Errorf("%s (see --help)", msg)
 	}
 	return nil
 }
@@ -45,6 +50,9 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 func ParseFlagsNoArgs(fs *flag.FlagSet, args []string) error {
 	if err := ParseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 && strings.HasPrefix(fs.Arg(0), "-") {
+		return fmt.Errorf("unexpected argument %q after --, which ends the flags", fs.Arg(0))
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))

@@ -19,9 +19,11 @@ func TestParseFlagsOneLineErrors(t *testing.T) {
 
 	err := ParseFlags(fs, []string{"--bogus"})
 	require.Error(t, err)
-	assert.Equal(t, "flag provided but not defined: -bogus (see --help)", err.Error())
+	assert.Equal(t, "flag provided but not defined: --bogus (see --help)", err.Error())
 	err = ParseFlags(fs, []string{"--limit", "abc"})
-	assert.ErrorContains(t, err, `invalid value "abc" for flag -limit`)
+	assert.ErrorContains(t, err, `invalid value "abc" for flag --limit`)
+	err = ParseFlags(fs, []string{"--limit"})
+	assert.ErrorContains(t, err, "flag needs an argument: --limit")
 	assert.Empty(t, out.String(), "nothing printed for errors")
 	assert.Equal(t, 0, usage)
 
@@ -40,6 +42,10 @@ func TestParseFlagsNoArgsRejectsArgument(t *testing.T) {
 	err := ParseFlagsNoArgs(fs, []string{"--limit", "4", "extra"})
 	require.Error(t, err)
 	assert.Equal(t, `unexpected argument "extra" (flags start with --)`, err.Error())
+
+	err = ParseFlagsNoArgs(fs, []string{"--", "--limit"})
+	require.Error(t, err)
+	assert.Equal(t, `unexpected argument "--limit" after --, which ends the flags`, err.Error())
 
 	err = ParseFlagsNoArgs(fs, []string{"--bogus"})
 	assert.ErrorContains(t, err, "(see --help)")

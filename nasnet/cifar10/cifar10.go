@@ -65,6 +65,10 @@ func LoadTrain(src string) (*Set, error) { return Load(src, TrainFiles) }
 // in cifar-10-batches-bin/) or the .tar.gz archive of the binary distribution. Each file must
 // hold exactly 10,000 records with labels 0-9; errors name the file and what is wrong.
 func Load(src string, files []string) (*Set, error) {
+	if src == "" {
+		return nil, errors.New("CIFAR-10 data: the path is empty (run `make data` to fetch " +
+			"the data set into data/)")
+	}
 	st, err := os.Stat(src)
 	if err != nil {
 		return nil, fmt.Errorf("CIFAR-10 data: %w (run `make data` to fetch it)", err)

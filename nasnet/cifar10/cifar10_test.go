@@ -82,6 +82,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 
 	_, err = LoadTest(filepath.Join(dir, "absent"))
 	assert.ErrorContains(t, err, "make data")
+	_, err = LoadTest("")
+	assert.ErrorContains(t, err, "CIFAR-10 data: the path is empty")
 
 	archive := filepath.Join(dir, "c.tar.gz")
 	writeTarGz(t, archive, map[string][]byte{"x/readme.txt": []byte("hi")})

@@ -140,6 +140,14 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 	// A Checkpoint starts with a Value (tag 0x0a) or, in 0.5.0-beta, may start with
 	// model_type (0x12). Parallel strategy files, also named .ckpt, start with 0x08.
 	if rd.remaining > 0 && head[0] != 0x0a && head[0] != 0x12 {
+		// A .safetensors file starts with an 8-byte header length, then its JSON header.
+		var brace [1]byte
+		if size > 8 {
+			if _, err := r.ReadAt(brace[:], 8); err == nil && brace[0] == '{' {
+				return nil, fmt.Errorf("%w: this is a .safetensors file: give it the "+
+					".safetensors extension", ErrFormat)
+			}
+		}
 		return nil, fmt.Errorf("%w: first byte is 0x%02x, expected 0x0a "+
 			"(is it a parallel strategy file or another format?)", ErrFormat, head[0])
 	}
@@ -313,8 +321,8 @@ func (r *Reader) readField() (protowire.Number, protowire.Type, []byte, error) {
 		}
 		n += m
 		if length > uint64(r.remaining-int64(n)) {
-			return 0, 0, nil, fmt.Errorf("field %d is %d bytes long, but only %d bytes remain",
-				num, length, r.remaining-int64(n))
+			return 0, 0, nil, fmt.Errorf("the file is truncated: field %d is %d bytes long, "+
+				"but only %d bytes remain", num, length, r.remaining-int64(n))
 		}
 		skip = int64(length)
 	default:

@@ -211,7 +211,9 @@ func TestReadMalformed(t *testing.T) {
 		msg  string
 	}{
 		{"strategy file", []byte{0x08, 0x01, 0x10}, "first byte is 0x08"},
-		{"truncated", valid[:len(valid)-1], "only"},
+		{"truncated", valid[:len(valid)-1], "the file is truncated: field"},
+		{"safetensors", append([]byte{2, 0, 0, 0, 0, 0, 0, 0}, "{}"...),
+			"this is a .safetensors file: give it the .safetensors extension"},
 		{"length past the end", tooLong, "1099511627776 bytes long"},
 		{"content too short", record("x", encodeTensor([]uint64{3}, "Float32",
 			make([]byte, 8), false)), "8 bytes of content, but dims [3] of Float32 need 12"},

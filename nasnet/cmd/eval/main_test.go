@@ -235,7 +235,7 @@ func TestEvalChecksOutputAndSizesEarly(t *testing.T) {
 		{[]string{"--checkpoint", ckpt, "--save-logits", link},
 			"--save-logits " + link + " and --checkpoint " + ckpt + " name the same file"},
 		{[]string{"--width", "4096"}, "must be 0 or a positive even number up to 1024"},
-		{[]string{"--bogus"}, "flag provided but not defined: -bogus (see --help)"},
+		{[]string{"--bogus"}, "flag provided but not defined: --bogus (see --help)"},
 		{[]string{"--width", "512", "--batch-size", "1000000"},
 			"--batch-size 1000000: a batch of 10000 images needs"},
 		{[]string{"--limit", "10", "--drop-last"},

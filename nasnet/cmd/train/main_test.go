@@ -70,7 +70,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--grad-clip", "NaN"}, "--grad-clip must be 0 or a positive finite number"},
 		{[]string{"--cutout", "-1"}, "--cutout must be from 0 to 32 pixels, got -1"},
 		{[]string{"--cutout", "33"}, "--cutout must be from 0 to 32 pixels, got 33"},
-		{[]string{"--cutout", "1.5"}, `invalid value "1.5" for flag -cutout`},
+		{[]string{"--cutout", "1.5"}, `invalid value "1.5" for flag --cutout`},
 		{[]string{"--optimizer", "rmsprop"}, `--optimizer must be sgd or adam, got "rmsprop"`},
 		{[]string{"--precision", "int8"}, `--precision must be fp32, bf16 or fp16, got "int8"`},
 		{[]string{"--threads", "-2"}, "--threads"},
