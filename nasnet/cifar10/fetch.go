@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Official source of the binary distribution and the MD5 of its archive.
@@ -71,8 +73,9 @@ func Download(ctx context.Context, url, dst, wantMD5 string, progress io.Writer)
 
 // Extract unpacks the batch files and batches.meta.txt of a binary-distribution archive into
 // dir/cifar-10-batches-bin/. Only those known names are written, whatever paths the archive
-// holds, and each file is written atomically.
-func Extract(archive, dir string) error {
+// holds, and each file is written atomically. Every batch file must be in the archive once,
+// with 10,000 records. When ctx ends, Extract stops after the file it is writing.
+func Extract(ctx context.Context, archive, dir string) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
@@ -86,10 +89,13 @@ func Extract(archive, dir string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	known := append(append([]string{"batches.meta.txt"}, TrainFiles...), TestFiles...)
-	found := 0
+	batches := append(slices.Clone(TrainFiles), TestFiles...)
+	found := map[string]bool{}
 	tr := tar.NewReader(gz)
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -98,19 +104,49 @@ func Extract(archive, dir string) error {
 			return fmt.Errorf("%s: reading the archive: %w", archive, err)
 		}
 		name := path.Base(h.Name)
-		if h.Typeflag != tar.TypeReg || !slices.Contains(known, name) {
+		batch := slices.Contains(batches, name)
+		if h.Typeflag != tar.TypeReg || !batch && name != "batches.meta.txt" {
 			continue
 		}
-		if err := writeFile(filepath.Join(out, name), tr); err != nil {
+		if batch && found[name] {
+			return fmt.Errorf("%s: %s appears twice in the archive", archive, name)
+		}
+		if want := int64(RecordsPerFile * RecordBytes); batch && h.Size != want {
+			return fmt.Errorf("%s: %s is %d bytes, expected %d", archive, name, h.Size, want)
+		}
+		if err := writeFile(filepath.Join(out, name), tr); errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%s: the archive is truncated inside %s", archive, name)
+		} else if err != nil {
 			return err
 		}
-		found++
+		found[name] = batch
 	}
-	if found < len(known)-1 { // batches.meta.txt is optional
-		return fmt.Errorf("%s: archive contains %d of the %d CIFAR-10 batch files", archive,
-			found, len(known)-1)
+	var missing []string
+	for _, name := range batches {
+		if !found[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: the archive lacks %d of the %d CIFAR-10 batch files: %s",
+			archive, len(missing), len(batches), strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// Complete reports whether dir, or its cifar-10-batches-bin/ folder, contains every batch
+// file of the data set with its full size.
+func Complete(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "cifar-10-batches-bin")); err == nil {
+		dir = filepath.Join(dir, "cifar-10-batches-bin")
+	}
+	for _, name := range append(slices.Clone(TrainFiles), TestFiles...) {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || !st.Mode().IsRegular() || st.Size() != RecordsPerFile*RecordBytes {
+			return false
+		}
+	}
+	return true
 }
 
 func writeFile(dst string, r io.Reader) error {

@@ -186,6 +186,23 @@ func SaveSpace(path string, sp *Space) error {
 	})
 }
 
+// checkNotForeign returns an error when path is a file of 8 bytes or more that does not
+// start with the cache's magic bytes. Such a file is other data, which OpenSpace must not
+// replace.
+func checkNotForeign(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // a missing file is written; other errors show when it is read
+	}
+	defer f.Close()
+	var head [len(cacheMagic)]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[:]) == cacheMagic {
+		return nil
+	}
+	return fmt.Errorf("%s is not a NAS-Bench-101 space cache, and is left as it is: give "+
+		"another cache path", path)
+}
+
 // CacheOptions configures OpenSpace.
 type CacheOptions struct {
 	Path     string       // cache file; empty means DefaultCachePath
@@ -213,6 +230,9 @@ func OpenSpace(opt CacheOptions) (sp *Space, built bool, err error) {
 	}
 	// Fail before minutes of enumeration when the cache could not be written afterwards.
 	if _, err := nn.ResolveOutputPath(path); err != nil {
+		return nil, false, err
+	}
+	if err := checkNotForeign(path); err != nil {
 		return nil, false, err
 	}
 	if !opt.Rebuild {

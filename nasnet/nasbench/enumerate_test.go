@@ -184,6 +184,22 @@ func TestCacheCorrupt(t *testing.T) {
 	}
 }
 
+// TestOpenSpaceKeepsForeignFile checks that a cache path naming another kind of file is an
+// error and leaves the file as it was.
+func TestOpenSpaceKeepsForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.json")
+	require.NoError(t, os.WriteFile(path, []byte(`[{"hash": "0"}]`), 0o644))
+	for _, rebuild := range []bool{false, true} {
+		_, built, err := OpenSpace(CacheOptions{Path: path, Rebuild: rebuild})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), path+" is not a NAS-Bench-101 space cache")
+		assert.False(t, built)
+	}
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, `[{"hash": "0"}]`, string(data))
+}
+
 // TestEnumerateSpace builds the whole space through the cache: about 13 s of CPU time.
 func TestEnumerateSpace(t *testing.T) {
 	if testing.Short() {
@@ -191,7 +207,7 @@ func TestEnumerateSpace(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "renas", "space.bin")
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-	require.NoError(t, os.WriteFile(path, []byte("not a cache"), 0o644))
+	require.NoError(t, os.WriteFile(path, []byte(cacheMagic+"cut short"), 0o644))
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 

@@ -38,7 +38,14 @@ type Run struct {
 
 // WriteRuns draws the curves of WriteCurves for several runs in the same two panels, each
 // labelled with its run's name, and writes the image as PNG.
-func WriteRuns(w io.Writer, runs []Run) error {
+func WriteRuns(w io.Writer, runs []Run) (err error) {
+	// gonum/plot panics on axis ranges it cannot divide into ticks, such as one epoch with
+	// a loss of 1e16.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plot: cannot draw these values: %v", r)
+		}
+	}()
 	if len(runs) == 0 {
 		return fmt.Errorf("plot: no runs to draw")
 	}

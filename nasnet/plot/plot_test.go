@@ -44,6 +44,18 @@ func TestWriteCurvesRejectsEmptyHistory(t *testing.T) {
 	assert.Zero(t, buf.Len())
 }
 
+// TestWriteCurvesFileHugeLoss checks that a value that gonum/plot cannot put on an axis is
+// an error, and that the failed write leaves no file behind.
+func TestWriteCurvesFileHugeLoss(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "curves.png")
+	err := WriteCurvesFile(path, []nasnet.EpochMetrics{{Epoch: 1, TrainLoss: 1e20}})
+	assert.ErrorContains(t, err, "plot: cannot draw these values")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+}
+
 func TestWriteRunsDrawsEveryRun(t *testing.T) {
 	first := []nasnet.EpochMetrics{{Epoch: 1, TrainLoss: 2.1, TestLoss: 2.0, TestImages: 10},
 		{Epoch: 2, TrainLoss: 1.7, TestLoss: 1.8, TestImages: 10}}

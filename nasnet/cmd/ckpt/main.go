@@ -182,6 +182,10 @@ func runConvert(args []string, stderr io.Writer) error {
 	if err := nn.CheckOutputPath(out); err != nil {
 		return err
 	}
+	if cli.SameFile(in, out) {
+		return fmt.Errorf("%s is the same file as the input %s: give the output another name",
+			out, in)
+	}
 	f, err := readCheckpoint(in)
 	if err != nil {
 		return err

@@ -149,6 +149,8 @@ func TestErrorsAreOneLineWithStatus2(t *testing.T) {
 		{"unknown extension", []string{"convert", garbage, filepath.Join(dir, "x.pt")},
 			`x.pt: unknown checkpoint extension ".pt"`},
 		{"argument count", []string{"convert", garbage}, "convert takes 2 file arguments, got 1"},
+		{"output is the input", []string{"convert", garbage, filepath.Join(dir, ".", "garbage.ckpt")},
+			filepath.Join(dir, "garbage.ckpt") + " is the same file as the input " + garbage},
 		{"unknown command", []string{"show", garbage}, `unknown command "show"`},
 		{"no command", nil, "missing command"},
 	}

@@ -56,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if !ok || name == "" || path == "" {
 			return fmt.Errorf("argument %q is not NAME=LOG.jsonl", arg)
 		}
+		if cli.SameFile(*out, path) {
+			return fmt.Errorf("--out %s is the same file as the log %s: give --out another "+
+				"name", *out, path)
+		}
 		history, err := readLog(path)
 		if err != nil {
 			return err

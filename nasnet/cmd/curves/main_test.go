@@ -41,6 +41,9 @@ func TestCurvesBadInput(t *testing.T) {
 	bad := writeFile(t, dir, "bad.jsonl", "{\"epoch\":1}\nnot json\n")
 	empty := writeFile(t, dir, "empty.jsonl", "\n")
 	zero := writeFile(t, dir, "zero.jsonl", `{"train_loss":1}`)
+	good := writeFile(t, dir, "good.jsonl", `{"epoch":1,"train_loss":1}`)
+	link := filepath.Join(dir, "link.png")
+	require.NoError(t, os.Symlink(good, link))
 	for _, c := range []struct {
 		args []string
 		want string
@@ -52,6 +55,8 @@ func TestCurvesBadInput(t *testing.T) {
 		{[]string{"a=" + empty}, empty + ": no epochs in the log"},
 		{[]string{"a=" + zero}, zero + ":1: epoch 0, want 1 or more"},
 		{[]string{"a=" + filepath.Join(dir, "missing.jsonl")}, "missing.jsonl: no such file"},
+		{[]string{"--out", link, "a=" + good},
+			"--out " + link + " is the same file as the log " + good},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(c.args, &stdout, &stderr)
@@ -59,6 +64,9 @@ func TestCurvesBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want, "%v", c.args)
 		assert.NotContains(t, err.Error(), "\n", "%v: one line", c.args)
 	}
+	kept, err := os.ReadFile(good)
+	require.NoError(t, err)
+	assert.Equal(t, `{"epoch":1,"train_loss":1}`, string(kept))
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run([]string{"--help"}, &stdout, &stderr), flag.ErrHelp)
 	assert.Contains(t, stderr.String(), "Usage: curves")

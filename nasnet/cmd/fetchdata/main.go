@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -48,34 +50,51 @@ func run(args []string, stderr io.Writer) error {
 	if err := cli.ParseFlagsNoArgs(fs, args); err != nil {
 		return err
 	}
-	if _, err := cifar10.LoadTest(*out); err == nil {
-		fmt.Fprintf(stderr, "fetchdata: %s already contains the CIFAR-10 test set\n", *out)
+	switch {
+	case *out == "":
+		return errors.New("--out is empty: give the folder for the data set")
+	case *md5 != "" && !isHexMD5(*md5):
+		return fmt.Errorf("--md5 %q is not 32 hexadecimal digits", *md5)
+	}
+	if cifar10.Complete(*out) {
+		fmt.Fprintf(stderr, "fetchdata: %s already contains the CIFAR-10 data set\n", *out)
 		return nil
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
+		return fmt.Errorf("--out: %w", err)
 	}
+	// A signal ends the work at the next file, so that no temporary file is left behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	archive := *from
 	if _, err := os.Stat(archive); err != nil {
+		if *url == "" {
+			return fmt.Errorf("no archive at %s (--from) and --url is empty", archive)
+		}
 		local := archive
 		archive = filepath.Join(*out, cifar10.ArchiveName)
 		fmt.Fprintf(stderr, "fetchdata: no archive at %s (--from); downloading %s\n", local,
 			*url)
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		defer stop()
 		bar := progressbar.DefaultBytes(-1, "download")
 		if err := cifar10.Download(ctx, *url, archive, *md5, bar); err != nil {
+			fmt.Fprintln(stderr) // ends the progress bar's line
 			return fmt.Errorf("%w (without a network, give a local copy of the archive "+
 				"with --from)", err)
 		}
 		bar.Finish()
 	}
 	fmt.Fprintf(stderr, "fetchdata: unpacking %s into %s\n", archive, *out)
-	if err := cifar10.Extract(archive, *out); err != nil {
+	if err := cifar10.Extract(ctx, archive, *out); err != nil {
 		return err
 	}
 	if _, err := cifar10.LoadTest(*out); err != nil {
 		return err
 	}
 	return nil
+}
+
+// isHexMD5 reports whether s is an MD5 sum written as 32 hexadecimal digits.
+func isHexMD5(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == 16
 }

@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -187,6 +187,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	err := checkPaths([]cli.FlagPath{{Flag: "--out", Path: *out}}, *cache,
+		[]cli.FlagPath{{Flag: "--data", Path: *data}})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	if *epochs < 1 {
 		return fmt.Errorf("train: invalid --epochs %d: must be positive", *epochs)
 	}
@@ -301,10 +306,31 @@ func scoreCells(sc *predictor.EnsembleScorer, cells []nasbench.Spec, stderr io.W
 	return scores, nil
 }
 
+// maxBatch is the largest --batch of rank and search.
+const maxBatch = 1 << 16
+
+// checkPaths checks that each output can be written, and that neither the outputs nor the
+// space cache, which is rewritten when it is invalid, name the same file as another output
+// or an input. Empty paths are skipped.
+func checkPaths(outputs []cli.FlagPath, cache string, inputs []cli.FlagPath) error {
+	for _, o := range outputs {
+		if o.Path == "" {
+			continue
+		}
+		if err := nn.CheckOutputPath(o.Path); err != nil {
+			return fmt.Errorf("%s: %w", o.Flag, err)
+		}
+	}
+	withCache := append(outputs[:len(outputs):len(outputs)], cli.FlagPath{Flag: "--cache",
+		Path: cache})
+	return cli.CheckDistinctOutputs(withCache, inputs)
+}
+
 func loadScorer(path string, threads, batch int) (*predictor.Ensemble,
 	*predictor.EnsembleScorer, error) {
-	if batch < 1 {
-		return nil, nil, fmt.Errorf("invalid --batch %d: must be positive", batch)
+	if batch < 1 || batch > maxBatch {
+		return nil, nil, fmt.Errorf("invalid --batch %d: must be from 1 to %d", batch,
+			maxBatch)
 	}
 	e, err := predictor.LoadEnsemble(path)
 	if err != nil {
@@ -358,10 +384,13 @@ func runRank(args []string, stdout, stderr io.Writer) error {
 		map[string]*string{"model": modelPath, "data": data}); err != nil {
 		return err
 	}
-	if *plotPath != "" {
-		if err := nn.CheckOutputPath(*plotPath); err != nil {
-			return fmt.Errorf("--plot: %w", err)
-		}
+	if *plotPath != "" && !strings.HasSuffix(*plotPath, ".png") {
+		return fmt.Errorf("rank: --plot %s must end in .png", *plotPath)
+	}
+	err := checkPaths([]cli.FlagPath{{Flag: "--plot", Path: *plotPath}}, *cache,
+		[]cli.FlagPath{{Flag: "--model", Path: *modelPath}, {Flag: "--data", Path: *data}})
+	if err != nil {
+		return fmt.Errorf("rank: %w", err)
 	}
 
 	m, sc, err := loadScorer(*modelPath, *threads, *batch)
@@ -450,6 +479,11 @@ func runSearch(args []string, stdout, stderr io.Writer) error {
 	}
 	if *withinData && *data == "" {
 		return errors.New("search: --within-data needs --data")
+	}
+	err := checkPaths([]cli.FlagPath{{Flag: "--out", Path: *out}}, *cache,
+		[]cli.FlagPath{{Flag: "--model", Path: *modelPath}, {Flag: "--data", Path: *data}})
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
 	}
 	m, sc, err := loadScorer(*modelPath, *threads, *batch)
 	if err != nil {
@@ -570,8 +604,12 @@ func printTop(stdout io.Writer, best []candidate, known map[string]float64,
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(outPath, append(text, '\n'), 0o644); err != nil {
+	err = nn.WriteFileAtomic(outPath, func(w io.Writer) error {
+		_, err := w.Write(append(text, '\n'))
 		return err
+	})
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote the best cell to %s\n", outPath)
 	return nil

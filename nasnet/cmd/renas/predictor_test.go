@@ -199,6 +199,10 @@ func TestSearchSpacePrefix(t *testing.T) {
 func TestPredictorCommandErrors(t *testing.T) {
 	data := datatest.NASBench101File(t, "data-1k.json")
 	notModel := writeSpec(t, `{"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]}`)
+	raw, err := os.ReadFile(data)
+	require.NoError(t, err)
+	dataCopy := filepath.Join(t.TempDir(), "data.json")
+	require.NoError(t, os.WriteFile(dataCopy, raw, 0o644))
 	cases := []struct {
 		name string
 		args []string
@@ -226,6 +230,16 @@ func TestPredictorCommandErrors(t *testing.T) {
 			"--weight-decay", "-1"}, []string{"invalid --weight-decay -1"}},
 		{"train missing data", []string{"train", "--data", "nope.json", "--out", "m"},
 			[]string{"nope.json"}},
+		{"train out on data", []string{"train", "--data", dataCopy, "--out", dataCopy},
+			[]string{"--out " + dataCopy + " and --data " + dataCopy + " name the same file"}},
+		{"train cache on data", []string{"train", "--data", dataCopy, "--out", "m",
+			"--cache", dataCopy}, []string{"--cache " + dataCopy + " and --data"}},
+		{"rank plot not png", []string{"rank", "--model", notModel, "--data", data, "--plot",
+			"p.jpg"}, []string{"--plot p.jpg must end in .png"}},
+		{"search out on model", []string{"search", "--model", notModel, "--out", notModel},
+			[]string{"--out " + notModel + " and --model " + notModel}},
+		{"search huge batch", []string{"search", "--model", notModel, "--batch",
+			"99999999999"}, []string{"invalid --batch 99999999999: must be from 1 to 65536"}},
 		{"rank without model", []string{"rank", "--data", data}, []string{"missing --model"}},
 		{"rank bad model", []string{"rank", "--model", notModel, "--data", data},
 			[]string{notModel}},
@@ -247,4 +261,7 @@ func TestPredictorCommandErrors(t *testing.T) {
 			}
 		})
 	}
+	kept, err := os.ReadFile(dataCopy)
+	require.NoError(t, err)
+	assert.Equal(t, raw, kept, "the record file is left as it was")
 }
