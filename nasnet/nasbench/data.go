@@ -99,14 +99,24 @@ func ParseRecords(data []byte) ([]Record, error) {
 	}
 
 	records := make([]Record, len(hashes))
+	first := make(map[string]int, len(hashes))
 	for i := range records {
 		r := &records[i]
 		if _, err := parseHash(hashes[i]); err != nil {
 			return nil, fmt.Errorf("key[%d]: %v", i, err)
 		}
+		if j, seen := first[hashes[i]]; seen {
+			return nil, fmt.Errorf("key[%d]: %s repeats key[%d]", i, hashes[i], j)
+		}
+		first[hashes[i]] = i
 		r.Hash = hashes[i]
 		for e := range accuracy {
-			r.ValidationAccuracy[e] = accuracy[e][i]
+			a := accuracy[e][i]
+			if !(a >= 0 && a <= 1) {
+				return nil, fmt.Errorf("%d_final_validation_accuracy[%d]: %v is outside [0, 1]",
+					AccuracyEpochs[e], i, a)
+			}
+			r.ValidationAccuracy[e] = a
 		}
 		r.TrainableParameters = params[i]
 		r.TrainingTime = times[i]
@@ -115,6 +125,10 @@ func ParseRecords(data []byte) ([]Record, error) {
 			if err != nil {
 				return nil, fmt.Errorf("cell %d (adjacency[%d], operations[%d]): %w", i, i,
 					i, err)
+			}
+			if h := s.Hash(); h != r.Hash {
+				return nil, fmt.Errorf("key[%d]: %s is not the hash of cell %d, which is %s",
+					i, r.Hash, i, h)
 			}
 			r.Spec = &s
 		}

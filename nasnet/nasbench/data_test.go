@@ -3,6 +3,7 @@ package nasbench
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,6 +72,16 @@ func TestParseRecordsErrors(t *testing.T) {
 		{"bad op code", `{"key": [` + hash + `], ` + columns +
 			`, "trainable_parameters": [1], "adjacency": [[[0, 1], [0, 0]]],
 			"operations": [[-1, 5]]}`, "op code 5"},
+		{"key of another cell", `{"key": [` + hash + `], ` + columns +
+			`, "trainable_parameters": [1], "adjacency": [[[0, 1], [0, 0]]],
+			"operations": [[-1, -2]]}`, "key[0]: 00005c142e6f48ac74fdcf73e3439874 is not " +
+			"the hash of cell 0, which is "},
+		{"repeated key", `{"key": [` + hash + `, ` + hash + `], ` +
+			strings.ReplaceAll(columns, "]", ", 0.5]") + `, "trainable_parameters": [1, 1]}`,
+			"key[1]: 00005c142e6f48ac74fdcf73e3439874 repeats key[0]"},
+		{"accuracy above 1", `{"key": [` + hash + `], ` +
+			strings.Replace(columns, "[0.4]", "[5]", 1) + `, "trainable_parameters": [1]}`,
+			"108_final_validation_accuracy[0]: 5 is outside [0, 1]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,7 +93,7 @@ func TestParseRecordsErrors(t *testing.T) {
 }
 
 func TestParseRecordsPadding(t *testing.T) {
-	text := `{"key": ["00005c142e6f48ac74fdcf73e3439874"], "4_final_validation_accuracy": [0.1],
+	text := `{"key": ["53cee42601ad14d661bb6878031d6acb"], "4_final_validation_accuracy": [0.1],
 		"12_final_validation_accuracy": [0.2], "36_final_validation_accuracy": [0.3],
 		"108_final_validation_accuracy": [0.4], "final_training_time": [10.5],
 		"trainable_parameters": [1], "embedding": [[1, 2]],
