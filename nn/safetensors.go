@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"unicode/utf8"
 
@@ -237,13 +239,14 @@ func readSafetensorsRaw(r io.Reader, size int64, accept func(dtype string) bool,
 	dataSize := size - 8 - int64(n)
 	entries := make(map[string]safetensorsEntry, len(raw))
 	names := make([]string, 0, len(raw))
-	for name, msg := range raw {
+	// Sorted names make the first error the same on every run.
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		if name == "__metadata__" {
 			continue
 		}
 		var e safetensorsEntry
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
+		if err := json.Unmarshal(raw[name], &e); err != nil {
+			return fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, describeEntryError(err))
 		}
 		if err := checkEntry(name, e, dataSize, accept); err != nil {
 			return err
@@ -263,6 +266,10 @@ func readSafetensorsRaw(r io.Reader, size int64, accept func(dtype string) bool,
 		if e.DataOffsets[0] < pos {
 			return fmt.Errorf("%w: tensor %q overlaps the tensor before it",
 				ErrSafetensors, name)
+		}
+		if e.DataOffsets[0] > pos {
+			return fmt.Errorf("%w: %d unused bytes come before tensor %q: the data section "+
+				"has a hole", ErrSafetensors, e.DataOffsets[0]-pos, name)
 		}
 		if _, err := io.CopyN(io.Discard, r, int64(e.DataOffsets[0]-pos)); err != nil {
 			return fmt.Errorf("%w: tensor %q: %v", ErrSafetensors, name, err)
@@ -289,6 +296,9 @@ func readSafetensorsRaw(r io.Reader, size int64, accept func(dtype string) bool,
 
 func checkEntry(name string, e safetensorsEntry, dataSize int64,
 	accept func(dtype string) bool) error {
+	if e.DType == "" {
+		return fmt.Errorf("%w: tensor %q has no dtype", ErrSafetensors, name)
+	}
 	elem, ok := RawDTypeSize(e.DType)
 	if !ok {
 		return fmt.Errorf("%w: tensor %q has unsupported dtype %q", ErrSafetensors, name,
@@ -417,6 +427,23 @@ func writeSafetensorsHeader(bw *bufio.Writer, header map[string]safetensorsEntry
 // never leaves a partial file in place of a good one.
 func WriteSafetensorsFile(path string, tensors []NamedTensor) error {
 	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors) })
+}
+
+// describeEntryError rewords a JSON type error in a header entry without Go type names.
+func describeEntryError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	want := "a " + typeErr.Type.Kind().String()
+	switch typeErr.Type.Kind() {
+	case reflect.Int:
+		want = "an integer"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	}
+	return fmt.Errorf("field %s: expected %s, found a JSON %s", typeErr.Field, want,
+		typeErr.Value)
 }
 
 // describeToken returns a JSON token as the header spells it, such as null or "name".

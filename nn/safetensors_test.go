@@ -65,6 +65,13 @@ func TestSafetensorsMalformed(t *testing.T) {
 			`"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8), "appears twice"},
 		{"array", "[1]", nil, "not a JSON object: starts with ["},
 		{"null", "null", nil, "not a JSON object: starts with null"},
+		{"hole", `{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8),
+			`4 unused bytes come before tensor "x": the data section has a hole`},
+		{"no dtype", `{"x":{"shape":[1],"data_offsets":[0,4]}}`, make([]byte, 4),
+			`tensor "x" has no dtype`},
+		{"fractional shape", `{"x":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`,
+			make([]byte, 4), `tensor "x": field shape: expected an integer, found a JSON ` +
+				"number 1.5"},
 		{"bad dtype", `{"x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}`, make([]byte, 8),
 			"unsupported dtype"},
 		{"past end", `{"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, make([]byte, 8),
