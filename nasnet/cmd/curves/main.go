@@ -68,11 +68,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if err := plot.WriteRunsFile(*out, runs); err != nil {
-		return fmt.Errorf("--out %s: %w", *out, err)
+		return fmt.Errorf("--out: %w", err)
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d runs)\n", *out, len(runs))
 	return nil
 }
+
+// maxLogLine is the longest line that readLog accepts, far above a train --log line.
+const maxLogLine = 1 << 20
 
 // readLog reads the epoch metrics of a train --log file, one JSON object per line.
 func readLog(path string) ([]nasnet.EpochMetrics, error) {
@@ -81,9 +84,15 @@ func readLog(path string) ([]nasnet.EpochMetrics, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not a log file", path)
+	}
 	var history []nasnet.EpochMetrics
 	lines := bufio.NewScanner(f)
-	for n := 1; lines.Scan(); n++ {
+	lines.Buffer(nil, maxLogLine)
+	n := 0
+	for lines.Scan() {
+		n++
 		if strings.TrimSpace(lines.Text()) == "" {
 			continue
 		}
@@ -95,6 +104,10 @@ func readLog(path string) ([]nasnet.EpochMetrics, error) {
 			return nil, fmt.Errorf("%s:%d: epoch %d, want 1 or more", path, n, m.Epoch)
 		}
 		history = append(history, m)
+	}
+	if errors.Is(lines.Err(), bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: line longer than %d bytes, which no train --log "+
+			"line is", path, n+1, maxLogLine)
 	}
 	if err := lines.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,6 +43,7 @@ func TestCurvesBadInput(t *testing.T) {
 	empty := writeFile(t, dir, "empty.jsonl", "\n")
 	zero := writeFile(t, dir, "zero.jsonl", `{"train_loss":1}`)
 	good := writeFile(t, dir, "good.jsonl", `{"epoch":1,"train_loss":1}`)
+	long := writeFile(t, dir, "long.jsonl", "{\"epoch\":1}\n\n"+strings.Repeat(" ", 2<<20))
 	link := filepath.Join(dir, "link.png")
 	require.NoError(t, os.Symlink(good, link))
 	for _, c := range []struct {
@@ -55,6 +57,10 @@ func TestCurvesBadInput(t *testing.T) {
 		{[]string{"a=" + empty}, empty + ": no epochs in the log"},
 		{[]string{"a=" + zero}, zero + ":1: epoch 0, want 1 or more"},
 		{[]string{"a=" + filepath.Join(dir, "missing.jsonl")}, "missing.jsonl: no such file"},
+		{[]string{"a=" + long}, long + ":3: line longer than 1048576 bytes"},
+		{[]string{"a=" + dir}, dir + " is a folder, not a log file"},
+		{[]string{"--out", filepath.Join(dir, "none", "x.png"), "a=" + good},
+			"--out: " + filepath.Join(dir, "none", "x.png") + ": folder"},
 		{[]string{"--out", link, "a=" + good},
 			"--out " + link + " is the same file as the log " + good},
 	} {
