@@ -115,9 +115,22 @@ func parseArgs(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	for i, arg := range fs.Args() {
+		switch {
+		case strings.HasPrefix(arg, "-") && i > 0:
+			return nil, fmt.Errorf("%s: flag %s comes after a file argument: give the flags "+
+				"first", fs.Name(), arg)
+		case arg == "":
+			return nil, fmt.Errorf("%s: file argument %d is empty", fs.Name(), i+1)
+		}
+	}
 	if fs.NArg() != want {
-		return nil, fmt.Errorf("%s takes %d file arguments, got %d (see ckpt %s --help)",
-			fs.Name(), want, fs.NArg(), fs.Name())
+		noun := "file arguments"
+		if want == 1 {
+			noun = "file argument"
+		}
+		return nil, fmt.Errorf("%s takes %d %s, got %d (see ckpt %s --help)",
+			fs.Name(), want, noun, fs.NArg(), fs.Name())
 	}
 	return fs.Args(), nil
 }
@@ -147,8 +160,12 @@ func runList(args []string, stdout, stderr io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%d tensors, %d parameters, %d bytes of data\n",
-		len(f.tensors), params, bytes)
+	noun := "tensors"
+	if len(f.tensors) == 1 {
+		noun = "tensor"
+	}
+	_, err = fmt.Fprintf(stdout, "%d %s, %d parameters, %d bytes of data\n", len(f.tensors),
+		noun, params, bytes)
 	return err
 }
 

@@ -70,7 +70,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := plot.WriteRunsFile(*out, runs); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d runs)\n", *out, len(runs))
+	noun := "runs"
+	if len(runs) == 1 {
+		noun = "run"
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d %s)\n", *out, len(runs), noun)
 	return nil
 }
 
