@@ -195,8 +195,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *epochs < 1 {
 		return fmt.Errorf("train: invalid --epochs %d: must be positive", *epochs)
 	}
-	if *members < 1 {
-		return fmt.Errorf("train: invalid --members %d: must be positive", *members)
+	if *members < 1 || *members > maxMembers {
+		return fmt.Errorf("train: invalid --members %d: must be from 1 to %d", *members,
+			maxMembers)
 	}
 	if *orderings < 1 {
 		return fmt.Errorf("train: invalid --orderings %d: must be positive", *orderings)
@@ -305,6 +306,10 @@ func scoreCells(sc *predictor.EnsembleScorer, cells []nasbench.Spec, stderr io.W
 	}
 	return scores, nil
 }
+
+// maxMembers is the largest --members of train: each member is trained in turn, and 100
+// already take a hundred times as long as one.
+const maxMembers = 100
 
 // maxBatch is the largest --batch of rank and search.
 const maxBatch = 1 << 16

@@ -216,6 +216,9 @@ func TestPredictorCommandErrors(t *testing.T) {
 			"0"}, []string{"invalid --epochs 0"}},
 		{"train bad members", []string{"train", "--data", data, "--out", "m", "--members",
 			"0"}, []string{"invalid --members 0"}},
+		{"train too many members", []string{"train", "--data", data, "--out", "m",
+			"--members", "1000000000"}, []string{"invalid --members 1000000000: must be " +
+			"from 1 to 100"}},
 		{"train zero orderings", []string{"train", "--data", data, "--out", "m",
 			"--orderings", "0"}, []string{"invalid --orderings 0", "must be positive"}},
 		{"train negative orderings", []string{"train", "--data", data, "--out", "m",
