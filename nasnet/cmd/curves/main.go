@@ -52,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	var runs []plot.Run
 	for _, arg := range fs.Args() {
+		if strings.HasPrefix(arg, "-") {
+			return fmt.Errorf("flag %s comes after a log argument: give the flags first", arg)
+		}
 		name, path, ok := strings.Cut(arg, "=")
 		if !ok || name == "" || path == "" {
 			return fmt.Errorf("argument %q is not NAME=LOG.jsonl", arg)

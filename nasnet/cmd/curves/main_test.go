@@ -58,6 +58,7 @@ func TestCurvesBadInput(t *testing.T) {
 		{[]string{"a=" + zero}, zero + ":1: epoch 0, want 1 or more"},
 		{[]string{"a=" + filepath.Join(dir, "missing.jsonl")}, "missing.jsonl: no such file"},
 		{[]string{"a=" + long}, long + ":3: line longer than 1048576 bytes"},
+		{[]string{"a=" + good, "--out", "x.png"}, "flag --out comes after a log argument"},
 		{[]string{"a=" + dir}, dir + " is a folder, not a log file"},
 		{[]string{"--out", filepath.Join(dir, "none", "x.png"), "a=" + good},
 			"--out: " + filepath.Join(dir, "none", "x.png") + ": folder"},
