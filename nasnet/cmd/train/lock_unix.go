@@ -13,7 +13,8 @@ import (
 
 // lockOutput takes an exclusive lock on path + ".lock", creating that file if needed, so
 // that two train runs never write the same checkpoint. The lock ends with the process, also
-// when it is killed, or when release is called. The file, which then holds the process ID,
+// when it is killed, or when release is called. The file contains the process ID. Release
+// removes it when path does not exist, after a run that wrote no checkpoint; otherwise it
 // stays in place.
 func lockOutput(path string) (release func(), err error) {
 	name := path + ".lock"
@@ -36,5 +37,10 @@ func lockOutput(path string) (release func(), err error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return func() { f.Close() }, nil
+	return func() {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			os.Remove(name)
+		}
+		f.Close()
+	}, nil
 }

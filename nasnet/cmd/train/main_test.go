@@ -462,6 +462,7 @@ func TestSecondRunOnSameCheckpointFails(t *testing.T) {
 		filepath.Join(dir, "no-data"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CIFAR-10 data", "after the lock ends")
+	assert.NoFileExists(t, out+".lock", "a run that wrote no checkpoint leaves no lock file")
 }
 
 func TestBatchLargerThanTrainingSet(t *testing.T) {
