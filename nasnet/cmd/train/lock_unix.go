@@ -14,7 +14,7 @@ import (
 // lockOutput takes an exclusive lock on path + ".lock", creating that file if needed, so
 // that two train runs never write the same checkpoint. The lock ends with the process, also
 // when it is killed, or when release is called. The file contains the process ID. Release
-// removes it when path does not exist, after a run that wrote no checkpoint; otherwise it
+// removes it when path does not exist, after a run that wrote no checkpoint. Otherwise it
 // stays in place.
 func lockOutput(path string) (release func(), err error) {
 	name := path + ".lock"
