@@ -98,14 +98,17 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = os.Rename(tmp.Name(), target); err != nil {
 		return fail(err)
 	}
-	removeStaleTemps(target)
+	RemoveTemps(target)
 	return nil
 }
 
-// removeStaleTemps removes the temporary files that WriteFileAtomic creates for target, which
-// only a killed write leaves: names of the form .BASE.tmpDIGITS beside it. Errors are ignored,
-// because the write itself has succeeded.
-func removeStaleTemps(target string) {
+// RemoveTemps removes the temporary files that WriteFileAtomic creates for target: names of
+// the form .BASE.tmpDIGITS beside it, which only a killed write leaves behind. A command that
+// stops on a signal calls it for its outputs. Errors are ignored.
+func RemoveTemps(target string) {
+	if resolved, err := filepath.EvalSymlinks(target); err == nil {
+		target = resolved
+	}
 	dir := filepath.Dir(target)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -19,9 +19,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/renasgo/renas/internal/cli"
@@ -53,6 +55,20 @@ Run "ckpt COMMAND --help" for the flags of a command. The exit status is 0 on su
 var errDiffer = errors.New("checkpoints differ")
 
 func main() {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		// A convert stopped half way leaves no temporary file beside its output.
+		if args := os.Args[1:]; len(args) > 2 && args[0] == "convert" {
+			nn.RemoveTemps(args[len(args)-1])
+		}
+		code := 128 + int(syscall.SIGINT)
+		if sig == syscall.SIGTERM {
+			code = 128 + int(syscall.SIGTERM)
+		}
+		os.Exit(code)
+	}()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
