@@ -84,7 +84,10 @@ func run(args []string, stderr io.Writer) error {
 		bar.Finish()
 	}
 	fmt.Fprintf(stderr, "fetchdata: unpacking %s into %s\n", archive, *out)
-	if err := cifar10.Extract(ctx, archive, *out); err != nil {
+	if err := cifar10.Extract(ctx, archive, *out); errors.Is(err, context.Canceled) {
+		return errors.New("interrupted: the files unpacked so far are whole; run fetchdata " +
+			"again to finish")
+	} else if err != nil {
 		return err
 	}
 	if _, err := cifar10.LoadTest(*out); err != nil {
