@@ -177,14 +177,7 @@ func mirrorImages(dst, src []float32) {
 func softmaxRows(dst, src []float32) {
 	for r := 0; r < len(src); r += NumClasses {
 		row := src[r : r+NumClasses]
-		m := math.Inf(-1)
-		for _, v := range row {
-			m = math.Max(m, float64(v))
-		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v) - m)
-		}
+		m, s := maxAndExpSum(row)
 		for c, v := range row {
 			dst[r+c] = float32(math.Exp(float64(v)-m) / s)
 		}
@@ -193,13 +186,18 @@ func softmaxRows(dst, src []float32) {
 
 // crossEntropy returns −log softmax(row)[label], computed stably in float64.
 func crossEntropy(row []float32, label int) float64 {
-	m := math.Inf(-1)
+	m, s := maxAndExpSum(row)
+	return m + math.Log(s) - float64(row[label])
+}
+
+// maxAndExpSum returns the largest value m of row and the sum of exp(v − m) over its values.
+func maxAndExpSum(row []float32) (m, s float64) {
+	m = math.Inf(-1)
 	for _, v := range row {
 		m = math.Max(m, float64(v))
 	}
-	var s float64
 	for _, v := range row {
 		s += math.Exp(float64(v) - m)
 	}
-	return m + math.Log(s) - float64(row[label])
+	return m, s
 }

@@ -71,9 +71,9 @@ func TestCurvesBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want, "%v", c.args)
 		assert.NotContains(t, err.Error(), "\n", "%v: one line", c.args)
 	}
-	kept, err := os.ReadFile(good)
+	logAfter, err := os.ReadFile(good)
 	require.NoError(t, err)
-	assert.Equal(t, `{"epoch":1,"train_loss":1}`, string(kept))
+	assert.Equal(t, `{"epoch":1,"train_loss":1}`, string(logAfter))
 	var stdout, stderr bytes.Buffer
 	assert.ErrorIs(t, run([]string{"--help"}, &stdout, &stderr), flag.ErrHelp)
 	assert.Contains(t, stderr.String(), "Usage: curves")

@@ -264,7 +264,7 @@ func TestPredictorCommandErrors(t *testing.T) {
 			}
 		})
 	}
-	kept, err := os.ReadFile(dataCopy)
+	dataAfter, err := os.ReadFile(dataCopy)
 	require.NoError(t, err)
-	assert.Equal(t, raw, kept, "the record file is left as it was")
+	assert.Equal(t, raw, dataAfter, "the record file is left as it was")
 }
