@@ -70,8 +70,18 @@ type config struct {
 	quiet      bool
 	// saveEvery is the time between checkpoints written inside an epoch.
 	saveEvery time.Duration
-	// set contains the names of the flags given on the command line.
-	set map[string]bool
+	// setFlags maps the names of the flags set on the command line to their values as text.
+	setFlags map[string]string
+}
+
+// float32Text returns the value v of the float flag name for a message: the text set on the
+// command line, followed by v where float32 rounding changed it.
+func (c *config) float32Text(name string, v float32) string {
+	s, ok := c.setFlags[name]
+	if !ok || s == fmt.Sprint(v) {
+		return fmt.Sprint(v)
+	}
+	return fmt.Sprintf("%s, which float32 rounds to %v", s, v)
 }
 
 func main() {
@@ -97,7 +107,7 @@ func main() {
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
-	cfg := &config{set: map[string]bool{}}
+	cfg := &config{setFlags: map[string]string{}}
 	lc := &cfg.loop
 	lc.Train = nasnet.TrainConfig{Beta1: adamBeta1, Beta2: adamBeta2, Eps: adamEps}
 	var momentum, weightDecay, smoothing, gradClip float64
@@ -187,7 +197,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 
-	fs.Visit(func(f *flag.Flag) { cfg.set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { cfg.setFlags[f.Name] = f.Value.String() })
 	if cfg.cellPath != "" {
 		cell, err := nasbench.ReadSpecFile(cfg.cellPath)
 		if err != nil {
@@ -231,19 +241,20 @@ func checkFlags(cfg *config) error {
 		return fmt.Errorf("--warmup-epochs must be from 0 to --epochs %d, got %d", lc.Epochs,
 			lc.WarmupEpochs)
 	case !(lc.Train.Momentum >= 0 && lc.Train.Momentum < 1):
-		return fmt.Errorf("--momentum must be in [0, 1), got %v", lc.Train.Momentum)
+		return fmt.Errorf("--momentum must be in [0, 1), got %s",
+			cfg.float32Text("momentum", lc.Train.Momentum))
 	case !(lc.Train.WeightDecay >= 0) || math.IsInf(float64(lc.Train.WeightDecay), 1):
-		return fmt.Errorf("--weight-decay must be 0 or a positive finite number, got %v",
-			lc.Train.WeightDecay)
+		return fmt.Errorf("--weight-decay must be 0 or a positive finite number, got %s",
+			cfg.float32Text("weight-decay", lc.Train.WeightDecay))
 	case !(lc.Train.LabelSmoothing >= 0 && lc.Train.LabelSmoothing < 1):
-		return fmt.Errorf("--label-smoothing must be in [0, 1), got %v",
-			lc.Train.LabelSmoothing)
+		return fmt.Errorf("--label-smoothing must be in [0, 1), got %s",
+			cfg.float32Text("label-smoothing", lc.Train.LabelSmoothing))
 	case lc.Cutout < 0 || lc.Cutout > nasnet.ImageSize:
 		return fmt.Errorf("--cutout must be from 0 to %d pixels, got %d", nasnet.ImageSize,
 			lc.Cutout)
 	case !(lc.Train.GradClipNorm >= 0) || math.IsInf(float64(lc.Train.GradClipNorm), 1):
-		return fmt.Errorf("--grad-clip must be 0 or a positive finite number, got %v",
-			lc.Train.GradClipNorm)
+		return fmt.Errorf("--grad-clip must be 0 or a positive finite number, got %s",
+			cfg.float32Text("grad-clip", lc.Train.GradClipNorm))
 	case cfg.threads < 0 || cfg.threads > backend.MaxThreads:
 		return fmt.Errorf("--threads must be from 0 to %d, got %d", backend.MaxThreads,
 			cfg.threads)
@@ -333,7 +344,8 @@ func applyCheckpoint(cfg *config, stored nasnet.CheckpointInfo) error {
 	for _, f := range trainingFlags {
 		given := *cfg
 		f.copy(cfg, stored)
-		if !cfg.set[f.name] || given.loop == cfg.loop && given.limitTrain == cfg.limitTrain {
+		_, set := cfg.setFlags[f.name]
+		if !set || given.loop == cfg.loop && given.limitTrain == cfg.limitTrain {
 			continue
 		}
 		wholeSet := cifar10.RecordsPerFile * len(cifar10.TrainFiles)
@@ -442,7 +454,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var missing []string
 		for _, name := range []string{"log", "plot", "export", "eval-limit",
 			"checkpoint-interval"} {
-			if !cfg.set[name] {
+			if _, ok := cfg.setFlags[name]; !ok {
 				missing = append(missing, "--"+name)
 			}
 		}
@@ -600,7 +612,7 @@ func newLoop(be backend.Backend, cfg *config, train *cifar10.Set) (*nasnet.Train
 	}
 	if cfg.resume == "" && cfg.checkpoint != "" {
 		width := cfg.loop.Width
-		if !cfg.set["width"] {
+		if _, ok := cfg.setFlags["width"]; !ok {
 			width = 0 // take the width from the checkpoint
 		}
 		net, err := nasnet.LoadCellCheckpoint(cfg.checkpoint, cfg.loop.Cell, width)

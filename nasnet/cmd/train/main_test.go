@@ -63,7 +63,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--weight-decay", "Inf"}, "--weight-decay must be 0 or a positive finite"},
 		{[]string{"--label-smoothing", "NaN"}, "--label-smoothing must be in [0, 1), got NaN"},
 		{[]string{"--epochs", "2", "--warmup-epochs", "3"}, "--warmup-epochs"},
-		{[]string{"--momentum", "1"}, "--momentum must be in [0, 1)"},
+		{[]string{"--momentum", "1"}, "--momentum must be in [0, 1), got 1"},
+		{[]string{"--momentum", "0.99999999999"},
+			"--momentum must be in [0, 1), got 0.99999999999, which float32 rounds to 1"},
+		{[]string{"--weight-decay", "1e300"},
+			"--weight-decay must be 0 or a positive finite number, got 1e+300, which float32 " +
+				"rounds to +Inf"},
+		{[]string{"--label-smoothing", "0.999999999"}, "0.999999999, which float32 rounds to 1"},
 		{[]string{"--weight-decay", "-1e-4"}, "--weight-decay"},
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing must be in [0, 1)"},
 		{[]string{"--grad-clip", "-1"}, "--grad-clip must be 0 or a positive finite number"},
@@ -220,7 +226,7 @@ func TestParseCutout(t *testing.T) {
 		cfg, err = parseFlags([]string{"--cutout", fmt.Sprint(side)}, &stderr)
 		require.NoError(t, err)
 		assert.Equal(t, side, cfg.loop.Cutout)
-		assert.True(t, cfg.set["cutout"])
+		assert.Equal(t, fmt.Sprint(side), cfg.setFlags["cutout"])
 	}
 }
 
