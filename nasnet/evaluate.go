@@ -89,15 +89,7 @@ func Evaluate(inf *Inference, set *cifar10.Set, opt EvalOptions) (*EvalResult, e
 		for i := range n {
 			row := l[i*NumClasses : (i+1)*NumClasses]
 			label := int(set.Labels[from+i])
-			rank := 0
-			if math.IsNaN(float64(row[label])) {
-				rank = NumClasses
-			}
-			for _, v := range row {
-				if v > row[label] {
-					rank++
-				}
-			}
+			rank := labelRank(row, label)
 			classSeen[label]++
 			if rank == 0 {
 				top1++
@@ -123,6 +115,22 @@ func Evaluate(inf *Inference, set *cifar10.Set, opt EvalOptions) (*EvalResult, e
 		}
 	}
 	return res, nil
+}
+
+// labelRank returns the number of classes that row ranks above label: those with a larger
+// logit, and those with an equal logit and a lower index, as an argmax keeps the first of
+// equal values. It returns NumClasses where the label's logit is NaN.
+func labelRank(row []float32, label int) int {
+	if math.IsNaN(float64(row[label])) {
+		return NumClasses
+	}
+	rank := 0
+	for c, v := range row {
+		if v > row[label] || v == row[label] && c < label {
+			rank++
+		}
+	}
+	return rank
 }
 
 // forwardImages returns the logits of the n preprocessed images in input. The result is

@@ -87,3 +87,19 @@ func softmax64(row []float32) []float64 {
 	}
 	return out
 }
+
+func TestLabelRankTies(t *testing.T) {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	row := []float32{0.5, 2, 2, -1, 0.5, 3, 0, 0, 0, nan}
+	for _, c := range []struct {
+		label, want int
+	}{
+		{5, 0}, {1, 1}, {2, 2}, {0, 3}, {4, 4}, {6, 5}, {8, 7}, {3, 8}, {9, NumClasses},
+	} {
+		assert.Equal(t, c.want, labelRank(row, c.label), "label %d", c.label)
+	}
+	same := []float32{inf, inf, inf, inf, inf, inf, inf, inf, inf, inf}
+	assert.Equal(t, 0, labelRank(same, 0))
+	assert.Equal(t, 9, labelRank(same, 9))
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -236,8 +237,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// by a run that fails.
 	var text bytes.Buffer
 	if cfg.json {
-		js, err := json.Marshal(jsonResult{res, net.Width, cellHash(net), be.Platform(),
-			be.Describe(), cfg.precision, cfg.flip})
+		js, err := json.Marshal(jsonResult{res, jsonLoss(res.Loss), net.Width, cellHash(net),
+			be.Platform(), be.Describe(), cfg.precision, cfg.flip})
 		if err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
@@ -283,7 +284,9 @@ func storeFloat16(net *nasnet.Network) {
 // jsonResult is the --json output: the result with the network and backend it came from.
 type jsonResult struct {
 	*nasnet.EvalResult
-	Width int `json:"width"`
+	// Loss replaces the result's loss, which JSON cannot write when it is NaN or infinite.
+	Loss  *float64 `json:"loss"`
+	Width int      `json:"width"`
 	// Cell is the NAS-Bench-101 hash of the cell; empty for the ReNAS network.
 	Cell     string `json:"cell,omitempty"`
 	Platform string `json:"platform"`
@@ -293,6 +296,15 @@ type jsonResult struct {
 	Precision string `json:"precision"`
 	// Flip reports whether each image was scored with its mirror image.
 	Flip bool `json:"flip"`
+}
+
+// jsonLoss returns loss, or nil, written as null, where loss is NaN or infinite: logits of
+// finite weights can still overflow to infinity.
+func jsonLoss(loss float64) *float64 {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return nil
+	}
+	return &loss
 }
 
 // checkMemory returns an error when the largest batch, batchSize images or all total

@@ -61,6 +61,34 @@ func TestEvalJSON(t *testing.T) {
 	assert.Equal(t, int64(128+40*10*4), st.Size())
 }
 
+func TestEvalJSONNonFiniteLoss(t *testing.T) {
+	net, err := nasnet.New(4, 1)
+	require.NoError(t, err)
+	// Every logit overflows to +Inf, so the loss is NaN and the tie goes to class 0.
+	for _, values := range [][]float32{net.Head.Weight.Float32s(), net.Head.Bias.Float32s()} {
+		for i := range values {
+			values[i] = math.MaxFloat32
+		}
+	}
+	path := filepath.Join(t.TempDir(), "huge.safetensors")
+	require.NoError(t, nasnet.SaveCheckpoint(net, path))
+	args := []string{"--data", fakeData(t), "--checkpoint", path, "--limit", "4", "--quiet"}
+
+	out, _, err := runEval(args...)
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^loss +NaN$`, out)
+
+	out, _, err = runEval(append(args, "--json")...)
+	require.NoError(t, err)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	assert.Contains(t, res, "loss")
+	assert.Nil(t, res["loss"])
+	assert.Equal(t, 4.0, res["images"])
+	assert.Equal(t, 0.25, res["top1"], "labels 0 to 3, ties ranked by class")
+	assert.Equal(t, 1.0, res["top5"])
+}
+
 // TestEvalFlip checks that --flip is reported in both output forms and changes the loss.
 func TestEvalFlip(t *testing.T) {
 	data := fakeData(t)
