@@ -223,6 +223,12 @@ func runConvert(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for i, t := range f.tensors {
+		if t.Name == "" && outFormat == formatCkpt {
+			return fmt.Errorf("%s: tensor %d has an empty name, which a .ckpt file cannot store",
+				in, i+1)
+		}
+	}
 	if *dtype != "" {
 		for _, t := range f.tensors {
 			roundFloat32Tensor(t, *dtype)

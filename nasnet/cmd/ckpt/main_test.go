@@ -136,6 +136,10 @@ func TestErrorsAreOneLineWithStatus2(t *testing.T) {
 	truncated := filepath.Join(dir, "cut.safetensors")
 	require.NoError(t, os.WriteFile(truncated, []byte{200, 0, 0, 0, 0, 0, 0, 0, '{'}, 0o644))
 	missing := filepath.Join(dir, "missing.ckpt")
+	unnamed := filepath.Join(dir, "unnamed.safetensors")
+	header := `{"":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}}`
+	require.NoError(t, os.WriteFile(unnamed,
+		append(append([]byte{byte(len(header)), 0, 0, 0, 0, 0, 0, 0}, header...), 1, 2), 0o644))
 	cases := []struct {
 		name string
 		args []string
@@ -155,6 +159,8 @@ func TestErrorsAreOneLineWithStatus2(t *testing.T) {
 			"convert: flag --crc comes after a file argument: give the flags first"},
 		{"output is the input", []string{"convert", garbage, filepath.Join(dir, ".", "garbage.ckpt")},
 			filepath.Join(dir, "garbage.ckpt") + " is the same file as the input " + garbage},
+		{"empty tensor name", []string{"convert", unnamed, filepath.Join(dir, "u.ckpt")},
+			unnamed + ": tensor 1 has an empty name, which a .ckpt file cannot store"},
 		{"unknown command", []string{"show", garbage}, `unknown command "show"`},
 		{"no command", nil, "missing command"},
 	}
