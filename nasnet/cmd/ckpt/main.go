@@ -225,8 +225,8 @@ func runConvert(args []string, stderr io.Writer) error {
 	}
 	for i, t := range f.tensors {
 		if t.Name == "" && outFormat == formatCkpt {
-			return fmt.Errorf("%s: tensor %d has an empty name, which a .ckpt file cannot store",
-				in, i+1)
+			return fmt.Errorf("%s: tensor %d has an empty name, which a .ckpt file cannot store: "+
+				"convert it to .safetensors instead", in, i+1)
 		}
 	}
 	if *dtype != "" {

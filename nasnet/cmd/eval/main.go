@@ -298,8 +298,8 @@ type jsonResult struct {
 	Flip bool `json:"flip"`
 }
 
-// jsonLoss returns loss, or nil, written as null, where loss is NaN or infinite: logits of
-// finite weights can still overflow to infinity.
+// jsonLoss returns a pointer to loss, or nil, which JSON writes as null, where loss is NaN or
+// infinite. Finite weights can still give logits that overflow to infinity.
 func jsonLoss(loss float64) *float64 {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return nil
