@@ -5,6 +5,7 @@ package plot
 import (
 	"fmt"
 	"io"
+	"math"
 
 	gonumplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -111,21 +112,30 @@ func newPanel(title, yLabel string, runs []Run, legendTop bool,
 		if r.Name != "" {
 			prefix = r.Name + " "
 		}
-		train := series{name: prefix + "train", xys: make(plotter.XYs, len(r.History))}
+		train := series{name: prefix + "train"}
 		test := series{name: prefix + "test"}
-		for i, m := range r.History {
+		tested := false
+		for _, m := range r.History {
 			tr, te := value(m)
-			train.xys[i] = plotter.XY{X: float64(m.Epoch), Y: tr}
+			if finite(tr) {
+				train.xys = append(train.xys, plotter.XY{X: float64(m.Epoch), Y: tr})
+			}
 			if m.TestImages > 0 {
-				test.xys = append(test.xys, plotter.XY{X: float64(m.Epoch), Y: te})
+				tested = true
+				if finite(te) {
+					test.xys = append(test.xys, plotter.XY{X: float64(m.Epoch), Y: te})
+				}
 			}
 		}
 		curves = append(curves, train)
-		if len(test.xys) > 0 {
+		if tested {
 			curves = append(curves, test)
 		}
 	}
 	for i, s := range curves {
+		if len(s.xys) == 0 {
+			continue
+		}
 		line, points, err := plotter.NewLinePoints(s.xys)
 		if err != nil {
 			return nil, fmt.Errorf("plot: %s %s: %w", title, s.name, err)
@@ -138,3 +148,7 @@ func newPanel(title, yLabel string, runs []Run, legendTop bool,
 	}
 	return p, nil
 }
+
+// finite reports whether v can be drawn: a NaN or infinite value, such as the loss of an
+// epoch whose logits overflowed, leaves its point out of the curve.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

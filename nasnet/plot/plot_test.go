@@ -3,6 +3,7 @@ package plot
 import (
 	"bytes"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -71,4 +72,28 @@ func TestWriteRunsDrawsEveryRun(t *testing.T) {
 	assert.ErrorContains(t, WriteRuns(&one, nil), "no runs")
 	assert.ErrorContains(t, WriteRuns(&one, []Run{{Name: "bf16"}}),
 		`run "bf16" has no epochs`)
+}
+
+// TestWriteCurvesSkipsNonFinite checks that NaN and infinite values leave gaps in the
+// curves instead of failing the drawing.
+func TestWriteCurvesSkipsNonFinite(t *testing.T) {
+	history := []nasnet.EpochMetrics{
+		{Epoch: 1, TrainLoss: 2.1, TrainTop1: 0.2, TestLoss: 2.0, TestTop1: 0.25, TestImages: 9},
+		{Epoch: 2, TrainLoss: 1.7, TrainTop1: 0.4, TestLoss: math.Inf(1), TestTop1: 0.1,
+			TestImages: 9},
+		{Epoch: 3, TrainLoss: math.NaN(), TrainTop1: 0.5, TestLoss: math.NaN(), TestTop1: 0.4,
+			TestImages: 9},
+	}
+	var buf bytes.Buffer
+	require.NoError(t, WriteCurves(&buf, history))
+	_, err := png.Decode(&buf)
+	require.NoError(t, err)
+
+	for i := range history {
+		history[i].TestLoss = math.NaN()
+	}
+	buf.Reset()
+	require.NoError(t, WriteCurves(&buf, history), "a test loss curve with no finite point")
+	_, err = png.Decode(&buf)
+	assert.NoError(t, err)
 }

@@ -748,10 +748,14 @@ func finishEpoch(cfg *config, loop *nasnet.TrainLoop, m nasnet.EpochMetrics, wei
 	return nil
 }
 
-// round keeps 4 decimals, which is enough for a log line.
+// round keeps 4 decimals, which is enough for a log line. NaN and infinite values stay as
+// they are.
 func round(v float64) float64 {
 	const scale = 1e4
-	return float64(int64(v*scale+0.5)) / scale
+	if r := math.Round(v*scale) / scale; !math.IsInf(r, 0) {
+		return r
+	}
+	return v
 }
 
 func printSummary(w io.Writer, loop *nasnet.TrainLoop, out, weights string) {

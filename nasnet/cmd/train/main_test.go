@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -481,4 +482,12 @@ func TestBatchLargerThanTrainingSet(t *testing.T) {
 		filepath.Join(t.TempDir(), "run.safetensors"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--batch-size 32 is larger than the 16 training images")
+}
+
+func TestRound(t *testing.T) {
+	assert.Equal(t, 1.2346, round(1.23456))
+	assert.Equal(t, -0.5, round(-0.50001))
+	assert.Equal(t, 1e305, round(1e305))
+	assert.True(t, math.IsInf(round(math.Inf(-1)), -1))
+	assert.True(t, math.IsNaN(round(math.NaN())))
 }
