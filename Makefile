@@ -21,10 +21,10 @@ data:
 eval: data
 	$(GO) run ./nasnet/cmd/eval --data data
 
-# train-default runs the training of the next built-in model, which takes more than one
-# working session of a 2-core machine. The run lives in TRAIN_DIR: the target resumes the
-# checkpoint there, or copies the one kept in nasnet/pretrained/training/ there first, or
-# starts the run with TRAIN_FLAGS where neither exists.
+# train-default runs the last training run of the built-in model in TRAIN_DIR. It resumes
+# the checkpoint there, or first copies the one kept in nasnet/pretrained/training/, which
+# has finished, so train only writes its weights, or starts the run with TRAIN_FLAGS where
+# neither exists (6.5 hours on 2 cores).
 TRAIN_DIR ?= $(HOME)/.cache/renas
 TRAIN_RUN = w64-r7
 TRAIN_KEPT = nasnet/pretrained/training/run7-$(TRAIN_RUN).safetensors
