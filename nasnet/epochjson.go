@@ -35,8 +35,8 @@ func floatFields(m *EpochMetrics, j *epochJSON) []floatField {
 	}
 }
 
-// MarshalJSON writes m as one JSON object, with null for a NaN or infinite value: a test
-// loss overflows to +Inf when the logits of one image do.
+// MarshalJSON writes m as one JSON object, with null for a NaN or infinite value. A test
+// loss is one of those when the logits of a test image overflow.
 func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 	j := epochJSON{Epoch: m.Epoch, TestImages: m.TestImages}
 	for _, f := range floatFields(&m, &j) {
