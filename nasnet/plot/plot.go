@@ -149,6 +149,6 @@ func newPanel(title, yLabel string, runs []Run, legendTop bool,
 	return p, nil
 }
 
-// finite reports whether v can be drawn: a NaN or infinite value, such as the loss of an
+// finite reports whether v can be drawn. A NaN or infinite value, such as the loss of an
 // epoch whose logits overflowed, leaves its point out of the curve.
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

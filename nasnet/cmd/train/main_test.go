@@ -484,7 +484,7 @@ func TestBatchLargerThanTrainingSet(t *testing.T) {
 	assert.Contains(t, err.Error(), "--batch-size 32 is larger than the 16 training images")
 }
 
-func TestRound(t *testing.T) {
+func TestRoundLogValues(t *testing.T) {
 	assert.Equal(t, 1.2346, round(1.23456))
 	assert.Equal(t, -0.5, round(-0.50001))
 	assert.Equal(t, 1e305, round(1e305))
