@@ -90,7 +90,7 @@ test-race:
 	$(GO) test -count=1 -race -tags noasm -short $(RACE_PKGS)
 
 # test-enumerate enumerates all 423,624 NAS-Bench-101 cells (under a minute) and checks the
-# counts; `make test` runs it once, in test-asm.
+# counts; `make test` runs it twice, in test-asm and test-noasm.
 test-enumerate:
 	$(GO) test -count=1 -run TestEnumerateSpace ./nasnet/nasbench/
 

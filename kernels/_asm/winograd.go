@@ -45,7 +45,8 @@ func vectorConst(v float32, scratch Mem) reg.VecVirtual {
 //	t0 = 4·d0 − 5·d2 + d4       t3 = (d4 − d2) + 2·(d3 − d1)
 //	t1 = (d3 + d4) − 4·(d1 + d2) t4 = (d4 − d2) − 2·(d3 − d1)
 //	t2 = (d4 − d3) + 4·(d1 − d2) t5 = 4·d1 − 5·d3 + d5
-func inputRowAVX(d [6]reg.VecVirtual, c2, c4, c5 reg.VecVirtual, out func(i int, v reg.VecVirtual)) {
+func inputRowAVX(d [6]reg.VecVirtual, c2, c4, c5 reg.VecVirtual,
+	out func(i int, v reg.VecVirtual)) {
 	t, a, b := YMM(), YMM(), YMM()
 	VMOVAPS(d[4], t)
 	VFMADD231PS(d[0], c4, t)
@@ -86,7 +87,8 @@ func inputRowAVX(d [6]reg.VecVirtual, c2, c4, c5 reg.VecVirtual, out func(i int,
 //
 //	y0 = m0 + (m1 + m2) + (m3 + m4)   y2 = (m1 + m2) + 4·(m3 + m4)
 //	y1 = (m1 − m2) + 2·(m3 − m4)      y3 = (m1 − m2) + 8·(m3 − m4) + m5
-func outputRowAVX(m [6]reg.VecVirtual, c2, c4, c8 reg.VecVirtual, out func(i int, v reg.VecVirtual)) {
+func outputRowAVX(m [6]reg.VecVirtual, c2, c4, c8 reg.VecVirtual,
+	out func(i int, v reg.VecVirtual)) {
 	a, b, c, d := YMM(), YMM(), YMM(), YMM()
 	VADDPS(m[2], m[1], a)
 	VSUBPS(m[2], m[1], b)

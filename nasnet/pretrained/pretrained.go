@@ -1,5 +1,5 @@
 // Package pretrained embeds the default trained ReNAS network, which eval runs when it is
-// given no checkpoint.
+// given no checkpoint, no cell and no other width.
 package pretrained
 
 import (
@@ -14,6 +14,7 @@ var weights []byte
 
 // Card describes the embedded model: how it was trained and what it scores.
 type Card struct {
+	// Width is the number of channels of the stem convolution.
 	Width int
 	// Epochs is the number of passes over the training set, summed over the runs.
 	Epochs int

@@ -1,4 +1,5 @@
-// Command eval measures the top-1 accuracy of the ReNAS network on the CIFAR-10 test set.
+// Command eval measures the top-1 accuracy of the ReNAS network, or of the NAS-Bench-101
+// network around a given cell, on the CIFAR-10 test set.
 //
 // Usage:
 //
@@ -78,8 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.batchSize, "batch-size", 32, "images per forward pass")
 	fs.IntVar(&cfg.threads, "threads", 0, "CPU worker threads (0: one per core)")
 	fs.IntVar(&cfg.limit, "limit", 0, "evaluate only the first N test images (0: all 10,000)")
-	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: from the checkpoint, "+
-		"or the built-in model's; without a checkpoint, another width is randomly initialised)")
+	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: the checkpoint's, or else "+
+		"the built-in model's, or 128 with --cell; another width without a checkpoint is "+
+		"randomly initialised)")
 	fs.StringVar(&cfg.cellPath, "cell", "",
 		"evaluate the NAS-Bench-101 network around the cell in this JSON spec file "+
 			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")

@@ -1,5 +1,5 @@
-// Command train trains the ReNAS network on CIFAR-10 from scratch, or resumes a run from
-// its checkpoint.
+// Command train trains the ReNAS network, or the NAS-Bench-101 network around a given cell, on
+// CIFAR-10 from random or given weights, or resumes a run from its checkpoint.
 //
 // Usage:
 //
