@@ -21,7 +21,7 @@ data:
 eval: data
 	$(GO) run ./nasnet/cmd/eval --data data
 
-# train-default runs the last run of the built-in model, which takes more than one
+# train-default repeats the last training run of the built-in model, which took more than one
 # working session of a 2-core machine. The run lives in TRAIN_DIR: the target resumes the
 # checkpoint there, or copies the one kept in nasnet/pretrained/training/ there first, or
 # starts the run with TRAIN_FLAGS where neither exists.

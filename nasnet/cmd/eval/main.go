@@ -79,9 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.batchSize, "batch-size", 32, "images per forward pass")
 	fs.IntVar(&cfg.threads, "threads", 0, "CPU worker threads (0: one per core)")
 	fs.IntVar(&cfg.limit, "limit", 0, "evaluate only the first N test images (0: all 10,000)")
-	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: the checkpoint's, or else "+
-		"the built-in model's, or 128 with --cell; another width without a checkpoint is "+
-		"randomly initialised)")
+	fs.IntVar(&cfg.width, "width", 0, "network width in channels (0: the checkpoint's width, "+
+		"else the built-in model's, or 128 with --cell). Without a checkpoint, another width "+
+		"is randomly initialised")
 	fs.StringVar(&cfg.cellPath, "cell", "",
 		"evaluate the NAS-Bench-101 network around the cell in this JSON spec file "+
 			"({\"matrix\": ..., \"ops\": ...}) in place of the ReNAS network")
